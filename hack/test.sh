@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Sets up and runs every test: installs deps, configures with ASan+UBSan, builds, runs ctest.
+# Usage: hack/test.sh [ctest args...]   (BUILD_DIR=build-test by default; SANITIZE=OFF to skip)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash hack/install-deps.sh
+
+build_dir=${BUILD_DIR:-build-test}
+jobs=${JOBS:-$(nproc)}
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSANITIZE="${SANITIZE:-ON}" \
+      -DBUILD_BENCH=OFF -DBUILD_TESTING=ON
+cmake --build "$build_dir" -j "$jobs"
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/hack/lsan.supp}
+cd "$build_dir"
+ctest --output-on-failure -j "$jobs" --timeout 600 "$@"

@@ -1,0 +1,105 @@
+// The HTTP contract between a front end (HTTP/1.1 today, HTTP/2 later) and handlers.
+// Handlers see a whole Request (bodies are bounded) and answer through a ResponseWriter that
+// can stream: a watch or a 10,000-item list is written chunk by chunk, never buffered whole.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/any_io_executor.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace kube::http {
+
+namespace asio = boost::asio;
+
+// Case-insensitive multi-map of header fields, in arrival order.
+class Headers {
+ public:
+  void Add(std::string name, std::string value);
+  void Set(std::string name, std::string value);  // replaces all of that name
+  void Remove(std::string_view name);
+  std::optional<std::string_view> Get(std::string_view name) const;  // first value
+  std::vector<std::string_view> GetAll(std::string_view name) const;
+  bool Has(std::string_view name) const { return Get(name).has_value(); }
+  const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
+  auto begin() const { return fields_.begin(); }
+  auto end() const { return fields_.end(); }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> fields_;
+};
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix);
+// Percent-decoding for paths, query values ('+' is a space in queries) and header keys.
+std::string PercentDecode(std::string_view s, bool plus_is_space = false);
+std::string PercentEncode(std::string_view s);  // query-value escaping (RFC 3986 unreserved kept)
+
+// Parsed query string (values percent-decoded), in order; repeated keys kept.
+class Query {
+ public:
+  Query() = default;
+  explicit Query(std::string_view raw);
+  std::optional<std::string_view> Get(std::string_view key) const;
+  std::vector<std::string_view> GetAll(std::string_view key) const;
+  void Set(std::string key, std::string value);
+  void Remove(std::string_view key);
+  std::string Encode() const;  // "a=b&c=d" (no leading '?'); empty when there is nothing
+  const std::vector<std::pair<std::string, std::string>>& items() const { return items_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> items_;
+};
+
+struct Request {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // raw request-target: path?query, as received
+  std::string path;    // percent-decoded path, without the query
+  std::string raw_query;
+  Query query;
+  Headers headers;
+  std::string body;  // whole body; the front end enforces the size limit (413)
+  // DER of the peer's certificates as presented over TLS, leaf first; empty when none. The TLS
+  // layer does NOT verify them: authenticators verify against the CA they trust.
+  std::vector<std::string> peer_certificates_der;
+  std::string remote_address;
+  uint64_t connection_id = 0;
+  uint64_t stream_id = 0;
+  std::chrono::steady_clock::time_point received_at{};
+};
+
+// Fills path, raw_query and query from target.
+void ParseTarget(Request& req);
+
+class ResponseWriter {
+ public:
+  virtual ~ResponseWriter() = default;
+  // Starts the response. With content_length set, exactly that many bytes must follow; without,
+  // the body is streamed (chunked in HTTP/1.1). Returns false when the client is gone.
+  virtual asio::awaitable<bool> WriteHeader(int status, Headers headers,
+                                            std::optional<uint64_t> content_length) = 0;
+  // Sends body bytes and flushes them to the client (a watch event must not wait in a buffer).
+  virtual asio::awaitable<bool> Write(std::string_view data) = 0;
+  // Ends the body (last chunk). Idempotent.
+  virtual asio::awaitable<bool> Finish() = 0;
+  // Completes when the client has closed its side or the server is shutting down; for long
+  // streams to race against (watch relay). Safe to await while a Write is not in progress.
+  virtual asio::awaitable<void> WaitClosed() = 0;
+  virtual bool header_sent() const = 0;
+
+  // Whole response in one go.
+  asio::awaitable<bool> Send(int status, Headers headers, std::string_view body);
+};
+
+// A handler serves one request. References stay valid until the returned awaitable completes.
+using Handler = std::function<asio::awaitable<void>(Request&, ResponseWriter&)>;
+
+}  // namespace kube::http
