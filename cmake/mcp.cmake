@@ -4,8 +4,13 @@ function(mcp_library name)
   cmake_parse_arguments(ARG "" "" "DEPS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.cc)
   list(FILTER srcs EXCLUDE REGEX "(_test|_bench|/main)\\.cc$")
-  add_library(${name} STATIC ${srcs})
-  target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+  if(srcs)
+    add_library(${name} STATIC ${srcs})
+    target_link_libraries(${name} PUBLIC ${ARG_DEPS})
+  else()  # nothing written yet: a header-only placeholder keeps the tree configurable
+    add_library(${name} INTERFACE)
+    target_link_libraries(${name} INTERFACE ${ARG_DEPS})
+  endif()
 endfunction()
 
 # mcp_test(NAME SOURCES ... LIBS ... [LABELS ...] [TIMEOUT s]): a GoogleTest binary under ctest.
