@@ -39,7 +39,9 @@ bool RemoveMember(Value& obj, std::string_view key);
 inline std::string_view View(const Value& v) {
   return v.IsString() ? std::string_view(v.GetString(), v.GetStringLength()) : std::string_view();
 }
+// Copies `s` into a JSON string. An empty view may have a null data() (RapidJSON asserts on it).
 inline Value Str(std::string_view s, Allocator& a) {
+  if (s.empty()) return Value("", 0, a);
   return Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), a);
 }
 
