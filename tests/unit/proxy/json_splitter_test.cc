@@ -1,0 +1,210 @@
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "kube/json.h"
+#include "proxy/json_splitter.h"
+#include "proxy/translator.h"
+#include "test_util.h"
+
+namespace proxy {
+namespace {
+
+using namespace proxy::testing;  // NOLINT
+
+struct SplitRun {
+  std::string out;
+  std::vector<std::string> elements;
+  std::vector<std::string> members;
+  bool ok = true;
+  bool done = false;
+  size_t peak = 0;
+};
+
+// Feeds `input` in pieces of `step` bytes (0: one piece), uppercasing nothing: elements that
+// contain "drop" are removed, the rest wrapped as {"w":element}.
+SplitRun Split(std::string_view input, size_t step) {
+  SplitRun run;
+  ListSplitter sp(
+      {"items", "rows"},
+      [&](std::string_view key, std::string_view value) -> kube::Result<std::optional<std::string>> {
+        run.members.push_back(std::string(key) + "=" + std::string(value));
+        return std::optional<std::string>(std::string(value));
+      },
+      [&](std::string_view, std::string_view element) -> kube::Result<std::optional<std::string>> {
+        run.elements.emplace_back(element);
+        if (element.find("drop") != std::string_view::npos) return std::optional<std::string>();
+        return std::optional<std::string>("{\"w\":" + std::string(element) + "}");
+      });
+  if (step == 0) step = input.size() ? input.size() : 1;
+  for (size_t i = 0; i < input.size() && run.ok; i += step) {
+    run.ok = sp.Feed(input.substr(i, step), run.out).ok();
+  }
+  run.done = sp.done();
+  run.peak = sp.peak_buffered_bytes();
+  return run;
+}
+
+constexpr std::string_view kList =
+    R"( {"kind" : "KubernetesClusterList", "apiVersion":"v1", "metadata": {"resourceVersion":"12","continue":"a\"}]b"},
+       "items" : [ {"a":"x]}\\\"{"}, {"drop":true} ,{"n":[1,2,{"b":null}],"s":"\u00e9\n"}, 42, "str", null, true, -1.5e3 ],
+       "extra": [1, {"k": "v"}], "flag": false, "num": 12 } )";
+
+TEST(ListSplitter, SplitsItemsAndPassesMembers) {
+  SplitRun r = Split(kList, 0);
+  ASSERT_TRUE(r.ok);
+  EXPECT_TRUE(r.done);
+  ASSERT_EQ(r.elements.size(), 8u);
+  EXPECT_EQ(r.elements[0], R"({"a":"x]}\\\"{"})");
+  EXPECT_EQ(r.elements[2], R"({"n":[1,2,{"b":null}],"s":"\u00e9\n"})");
+  EXPECT_EQ(r.elements[3], "42");
+  EXPECT_EQ(r.elements[4], "\"str\"");
+  EXPECT_EQ(r.elements[7], "-1.5e3");
+  // Output is valid JSON with the dropped element gone and commas right.
+  auto doc = kube::json::Parse(r.out);
+  ASSERT_TRUE(doc.has_value()) << r.out;
+  EXPECT_EQ((*doc)["items"].Size(), 7u);
+  EXPECT_EQ(kube::json::GetString(*doc, "kind"), "KubernetesClusterList");
+  EXPECT_EQ(kube::json::GetString((*doc)["metadata"], "continue"), "a\"}]b");
+  EXPECT_EQ((*doc)["extra"].Size(), 2u);
+  EXPECT_EQ((*doc)["num"].GetInt(), 12);
+  EXPECT_FALSE((*doc)["flag"].GetBool());
+}
+
+// Every chunk boundary, including inside strings, escapes, keys and numbers.
+TEST(ListSplitter, SameResultAtEveryChunkBoundary) {
+  SplitRun whole = Split(kList, 0);
+  for (size_t step = 1; step <= 17; ++step) {
+    SplitRun r = Split(kList, step);
+    ASSERT_TRUE(r.ok) << step;
+    EXPECT_TRUE(r.done) << step;
+    EXPECT_EQ(r.out, whole.out) << step;
+    EXPECT_EQ(r.elements, whole.elements) << step;
+  }
+  // Two pieces split at each position.
+  for (size_t cut = 0; cut <= kList.size(); ++cut) {
+    SplitRun r;
+    ListSplitter sp({"items"},
+                    [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
+                      return std::optional<std::string>(std::string(v));
+                    },
+                    [&](std::string_view, std::string_view e) -> kube::Result<std::optional<std::string>> {
+                      if (e.find("drop") != std::string_view::npos) return std::optional<std::string>();
+                      return std::optional<std::string>("{\"w\":" + std::string(e) + "}");
+                    });
+    ASSERT_TRUE(sp.Feed(kList.substr(0, cut), r.out).ok()) << cut;
+    ASSERT_TRUE(sp.Feed(kList.substr(cut), r.out).ok()) << cut;
+    EXPECT_TRUE(sp.done());
+    EXPECT_EQ(r.out, whole.out) << cut;
+  }
+}
+
+TEST(ListSplitter, EmptyAndNullItems) {
+  SplitRun empty = Split(R"({"items":[],"metadata":{}})", 1);
+  ASSERT_TRUE(empty.ok);
+  EXPECT_EQ(empty.out, R"({"items":[],"metadata":{}})");
+  SplitRun all_dropped = Split(R"({"items":["drop","drop"]})", 3);
+  ASSERT_TRUE(all_dropped.ok);
+  EXPECT_EQ(all_dropped.out, R"({"items":[]})");
+  SplitRun null_items = Split(R"({"items":null})", 1);
+  ASSERT_TRUE(null_items.ok);
+  EXPECT_EQ(null_items.out, R"({"items":null})");
+}
+
+TEST(ListSplitter, MalformedInputIsAnError) {
+  for (std::string_view bad : {"[1,2]", "{\"items\":[1,]}", "{\"a\":1,}", "{\"a\" 1}",
+                               "{\"a\":1} x", "{\"items\":[}]}", "{\"a\":}", "{,}",
+                               "{\"items\":[1 2]}"}) {
+    for (size_t step : {size_t{0}, size_t{1}}) {
+      SplitRun r = Split(bad, step);
+      EXPECT_FALSE(r.ok && r.done) << bad << " step " << step;
+    }
+  }
+  SplitRun truncated = Split(R"({"items":[{"a":1})", 0);
+  EXPECT_TRUE(truncated.ok);
+  EXPECT_FALSE(truncated.done);
+}
+
+TEST(ListSplitter, OversizedElementIsAnError) {
+  std::string out;
+  ListSplitter sp({"items"},
+                  [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
+                    return std::optional<std::string>(std::string(v));
+                  },
+                  [](std::string_view, std::string_view e) -> kube::Result<std::optional<std::string>> {
+                    return std::optional<std::string>(std::string(e));
+                  },
+                  /*max_value_bytes=*/64);
+  std::string big = R"({"items":[")" + std::string(200, 'x') + R"("]})";
+  EXPECT_FALSE(sp.Feed(big, out).ok());
+}
+
+TEST(ListSplitter, CallbackErrorsStopTheRelay) {
+  std::string out;
+  ListSplitter sp({"items"},
+                  [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
+                    return std::optional<std::string>(std::string(v));
+                  },
+                  [](std::string_view, std::string_view) -> kube::Result<std::optional<std::string>> {
+                    return kube::NewInternalError("boom");
+                  });
+  auto r = sp.Feed(R"({"items":[1]})", out);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "Internal error occurred: boom");
+}
+
+// The memory bound: relaying a list through the real translator holds about one item, however
+// many items there are.
+std::string BigList(int n) {
+  std::string s = R"({"kind":"KubernetesClusterList","apiVersion":"k8s.starter.org/v1alpha1","metadata":{"resourceVersion":"1"},"items":[)";
+  for (int i = 0; i < n; ++i) {
+    if (i) s += ",";
+    s += StoredClaim("claim-number-" + std::to_string(i % 10), "ns" + std::to_string(i % 10),
+                     i % 3 == 0 ? kOtherCluster : kCluster);
+  }
+  return s + "]}";
+}
+
+struct Relayed {
+  size_t peak = 0;
+  size_t items_out = 0;
+  size_t max_out_chunk = 0;
+};
+
+Relayed RelayThroughTranslator(const std::string& input, size_t chunk) {
+  Translator t = MakeTranslator();
+  ListSplitter sp(
+      {"items", "rows"},
+      [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
+        return std::optional<std::string>(std::string(v));
+      },
+      [&](std::string_view, std::string_view e) { return t.TranslateItemText(e); });
+  Relayed r;
+  std::string out;
+  for (size_t i = 0; i < input.size(); i += chunk) {
+    EXPECT_TRUE(sp.Feed(std::string_view(input).substr(i, chunk), out).ok());
+    r.max_out_chunk = std::max(r.max_out_chunk, out.size());
+    out.clear();  // written to the client
+  }
+  EXPECT_TRUE(sp.done());
+  r.peak = sp.peak_buffered_bytes();
+  r.items_out = sp.elements_seen();
+  return r;
+}
+
+TEST(ListSplitter, MemoryStaysFlatFrom1000To10000Items) {
+  std::string small = BigList(1000);
+  std::string large = BigList(10000);
+  Relayed a = RelayThroughTranslator(small, 16 * 1024);
+  Relayed b = RelayThroughTranslator(large, 16 * 1024);
+  EXPECT_EQ(a.items_out, 1000u);
+  EXPECT_EQ(b.items_out, 10000u);
+  const size_t one_item = StoredClaim("claim-number-0", "ns0").size();
+  EXPECT_LE(b.peak, one_item + 64) << "peak " << b.peak << " item " << one_item;
+  EXPECT_EQ(a.peak, b.peak);
+  // Output per input chunk is bounded by the chunk (plus one translated item), not the list.
+  EXPECT_LE(b.max_out_chunk, 16 * 1024 + 2 * one_item);
+  EXPECT_GT(large.size(), 4u * 1024 * 1024);
+}
+
+}  // namespace
+}  // namespace proxy
