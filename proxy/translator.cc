@@ -8,7 +8,7 @@
 #include <unordered_set>
 
 #include "proxy/names.h"
-#include "proxy/selectors.h"
+#include "kube/selectors.h"
 
 namespace proxy {
 
@@ -296,55 +296,57 @@ kube::Result<kube::http::Query> Translator::TranslateQuery(const kube::http::Que
   if (verb == "watch") out.Set("watch", "true");
   if (!collection) return out;
 
-  std::vector<LabelRequirement> labels;
+  // Parsed with apimachinery's grammar (kube/selectors.h), so malformed selectors get kube's
+  // own 400 messages; rewritten so that the result can only ever narrow to this cluster.
+  kube::LabelSelector labels;
   if (auto ls = in.Get("labelSelector")) {
-    auto parsed = ParseLabelSelector(*ls);
-    if (!parsed.ok()) return std::move(parsed).error();
-    for (auto& r : *parsed) {
+    auto parsed = kube::LabelSelector::Parse(*ls);
+    if (auto* err = std::get_if<std::string>(&parsed)) return kube::NewBadRequest(*err);
+    for (const auto& r : std::get<kube::LabelSelector>(parsed).requirements()) {
       if (IsReservedKey(r.key)) {
         return kube::NewBadRequest("unable to parse requirement: label key " + Quote(r.key) +
                                    " is reserved for the control plane connector");
       }
-      labels.push_back(std::move(r));
     }
+    labels = std::move(std::get<kube::LabelSelector>(parsed));
   }
-  std::vector<FieldRequirement> fields_out;
+  auto label_eq = [](std::string_view key, bool not_equals, std::string value) {
+    return kube::LabelRequirement{
+        std::string(key), not_equals ? kube::LabelOperator::kNotEquals : kube::LabelOperator::kEquals,
+        {std::move(value)}};
+  };
+  kube::FieldSelector fields_out;
   if (auto fs = in.Get("fieldSelector")) {
-    auto parsed = ParseFieldSelector(*fs);
-    if (!parsed.ok()) return std::move(parsed).error();
+    auto parsed = kube::FieldSelector::Parse(*fs);
+    if (auto* err = std::get_if<std::string>(&parsed)) return kube::NewBadRequest(*err);
+    const auto& fields = std::get<kube::FieldSelector>(parsed);
     // A namespace given by the field selector (all-namespaces requests) lets a name be hashed.
     std::string field_ns(app_ns);
-    for (const auto& r : *parsed) {
-      if (r.field == "metadata.namespace" && r.op == FieldRequirement::Op::kEquals &&
-          field_ns.empty())
-        field_ns = r.value;
+    if (field_ns.empty()) {
+      for (const auto& r : fields.requirements()) {
+        if (r.field == "metadata.namespace" && !r.not_equals) field_ns = r.value;
+      }
     }
-    for (auto& r : *parsed) {
-      const auto lop = r.op == FieldRequirement::Op::kEquals ? LabelRequirement::Op::kEquals
-                                                             : LabelRequirement::Op::kNotEquals;
+    for (auto r : fields.requirements()) {
       if (r.field == "metadata.namespace") {
-        labels.push_back({std::string(kLabelNamespace), lop, {r.value}});
+        labels.Add(label_eq(kLabelNamespace, r.not_equals, r.value));
       } else if (r.field == "metadata.name") {
         if (!field_ns.empty()) {
           r.value = ControlPlaneName(field_ns, r.value);
-          fields_out.push_back(std::move(r));
+          fields_out.Add(std::move(r));
         } else {
           // Across namespaces: select by the name label (what naming writes for this name).
-          labels.push_back({std::string(kLabelName), lop, {naming::LabelValueForName(r.value)}});
+          labels.Add(label_eq(kLabelName, r.not_equals, naming::LabelValueForName(r.value)));
         }
       } else {
-        fields_out.push_back(std::move(r));
+        fields_out.Add(std::move(r));
       }
     }
   }
-  labels.push_back({std::string(kLabelCluster), LabelRequirement::Op::kEquals,
-                    {scope_.cluster_id}});
-  if (!app_ns.empty()) {
-    labels.push_back({std::string(kLabelNamespace), LabelRequirement::Op::kEquals,
-                      {std::string(app_ns)}});
-  }
-  out.Set("labelSelector", FormatLabelSelector(labels));
-  if (!fields_out.empty()) out.Set("fieldSelector", FormatFieldSelector(fields_out));
+  labels.Add(label_eq(kLabelCluster, false, scope_.cluster_id));
+  if (!app_ns.empty()) labels.Add(label_eq(kLabelNamespace, false, std::string(app_ns)));
+  out.Set("labelSelector", labels.String());
+  if (!fields_out.Empty()) out.Set("fieldSelector", fields_out.String());
   return out;
 }
 

@@ -297,8 +297,8 @@ TEST_F(ProxyTest, ListIsScopedStreamedAndFiltered) {
   EXPECT_EQ(client_->requests[0].path.substr(0, client_->requests[0].path.find('?')), kCpBase);
   EXPECT_EQ(q.Get("limit").value_or(""), "500");
   EXPECT_EQ(q.Get("labelSelector").value_or(""),
-            std::string("x=y,mcp-connector.upbound.io/app-cluster=") + kCluster +
-                ",mcp-connector.upbound.io/app-namespace=test");
+            std::string("mcp-connector.upbound.io/app-cluster=") + kCluster +
+                ",mcp-connector.upbound.io/app-namespace=test,x=y");
   EXPECT_EQ(w->status, 200);
   EXPECT_FALSE(w->content_length.has_value());  // streamed
   EXPECT_TRUE(w->finished);
@@ -603,8 +603,8 @@ TEST_F(ProxyTest, DeleteCollectionIsScopedAndStreamed) {
   EXPECT_EQ(client_->requests[0].method, "DELETE");
   kube::http::Query q(client_->requests[0].path.substr(client_->requests[0].path.find('?') + 1));
   EXPECT_EQ(q.Get("labelSelector").value_or(""),
-            std::string("team=blue,mcp-connector.upbound.io/app-cluster=") + kCluster +
-                ",mcp-connector.upbound.io/app-namespace=test");
+            std::string("mcp-connector.upbound.io/app-cluster=") + kCluster +
+                ",mcp-connector.upbound.io/app-namespace=test,team=blue");
   json::Document d = BodyOf(*w);
   ASSERT_TRUE(d.IsObject()) << w->body;
   ASSERT_EQ(d["items"].Size(), 1u);

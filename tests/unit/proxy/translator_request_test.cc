@@ -81,7 +81,7 @@ TEST(TranslateQuery, AllNamespacesListIsScopedToCluster) {
   auto q = MakeTranslator().TranslateQuery(Q("labelSelector=team%3Dblue"), "list", "");
   ASSERT_TRUE(q.ok());
   EXPECT_EQ(q->Get("labelSelector").value_or(""),
-            std::string("team=blue,") + kLabelCluster + "=" + kCluster);
+            std::string(kLabelCluster) + "=" + kCluster + ",team=blue");
 }
 
 TEST(TranslateQuery, WatchAddsWatchTrue) {
@@ -98,8 +98,8 @@ TEST(TranslateQuery, UserSelectorIsReSerializedAndAnded) {
       "deletecollection", "test");
   ASSERT_TRUE(q.ok());
   EXPECT_EQ(q->Get("labelSelector").value_or(""),
-            std::string("env in (a,b),!gone,tier!=db,x=y,") + kLabelCluster + "=" + kCluster +
-                "," + kLabelNs + "=test");
+            std::string("env in (a,b),!gone,") + kLabelCluster + "=" + kCluster + "," + kLabelNs +
+                "=test,tier!=db,x==y");  // kube's canonical order: sorted by key
 }
 
 // Hostile selectors: nothing a user sends can widen the scope beyond this cluster.
@@ -115,7 +115,11 @@ TEST(TranslateQuery, SelectorOnReservedKeysIsRejected) {
     ASSERT_FALSE(q.ok()) << sel;
     EXPECT_EQ(q.error().code, 400) << sel;
     EXPECT_EQ(q.error().reason, "BadRequest");
-    EXPECT_THAT(q.error().message, HasSubstr("reserved"));
+    // Lower-case reserved keys are refused by name; an upper-case spelling is not even a valid
+    // label key for kube's parser. Either way: 400 and nothing forwarded.
+    if (sel.find("MCP") == std::string::npos) {
+      EXPECT_THAT(q.error().message, HasSubstr("reserved"));
+    }
   }
 }
 
@@ -149,7 +153,7 @@ TEST(TranslateQuery, FieldSelectorAcrossNamespaces) {
   ASSERT_TRUE(q.ok());
   EXPECT_FALSE(q->Get("fieldSelector"));
   EXPECT_EQ(q->Get("labelSelector").value_or(""),
-            std::string(kLabelName) + "=my-bucket," + kLabelCluster + "=" + kCluster);
+            std::string(kLabelCluster) + "=" + kCluster + "," + kLabelName + "=my-bucket");
   // Name and namespace: the control-plane name.
   auto q2 = t.TranslateQuery(
       Q("fieldSelector=" + kube::http::PercentEncode("metadata.namespace=test,metadata.name=my-bucket")),
@@ -157,7 +161,7 @@ TEST(TranslateQuery, FieldSelectorAcrossNamespaces) {
   ASSERT_TRUE(q2.ok());
   EXPECT_EQ(q2->Get("fieldSelector").value_or(""), "metadata.name=claim-c603e518969b413e");
   EXPECT_EQ(q2->Get("labelSelector").value_or(""),
-            std::string(kLabelNs) + "=test," + kLabelCluster + "=" + kCluster);
+            std::string(kLabelCluster) + "=" + kCluster + "," + kLabelNs + "=test");
 }
 
 TEST(TranslateQuery, FieldSelectorNamespaceOfAnotherNamespaceSelectsNothing) {
@@ -166,7 +170,7 @@ TEST(TranslateQuery, FieldSelectorNamespaceOfAnotherNamespaceSelectsNothing) {
   ASSERT_TRUE(q.ok());
   // Both namespace requirements are ANDed: no object can match both.
   EXPECT_EQ(q->Get("labelSelector").value_or(""),
-            std::string(kLabelNs) + "=other," + kLabelCluster + "=" + kCluster + "," + kLabelNs +
+            std::string(kLabelCluster) + "=" + kCluster + "," + kLabelNs + "=other," + kLabelNs +
                 "=test");
   EXPECT_FALSE(q->Get("fieldSelector"));
 }

@@ -2,53 +2,9 @@
 #include <gtest/gtest.h>
 
 #include "proxy/content.h"
-#include "proxy/selectors.h"
 
 namespace proxy {
 namespace {
-
-std::string RoundTrip(std::string_view s) {
-  auto r = ParseLabelSelector(s);
-  if (!r.ok()) return "ERR: " + r.error().message;
-  return FormatLabelSelector(*r);
-}
-
-TEST(LabelSelector, ParsesKubeGrammar) {
-  EXPECT_EQ(RoundTrip(""), "");
-  EXPECT_EQ(RoundTrip("a=b"), "a=b");
-  EXPECT_EQ(RoundTrip("a==b"), "a=b");
-  EXPECT_EQ(RoundTrip("a!=b"), "a!=b");
-  EXPECT_EQ(RoundTrip(" a , !b "), "a,!b");
-  EXPECT_EQ(RoundTrip("x in (a,b, c)"), "x in (a,b,c)");
-  EXPECT_EQ(RoundTrip("x notin (a)"), "x notin (a)");
-  EXPECT_EQ(RoundTrip("example.com/k=v"), "example.com/k=v");
-  EXPECT_EQ(RoundTrip("a="), "a=");
-  EXPECT_EQ(RoundTrip("n>5,m<2"), "n>5,m<2");
-}
-
-TEST(LabelSelector, RejectsMalformedAndOddCharacters) {
-  for (std::string_view bad : {"a=b,", ",", "a in b", "a in (b", "in", "!", "a b", "a=b)", "(a)",
-                               "a=b;c", "a=\"b\"", "a>b", "a=b\n,c=d e"}) {
-    auto r = ParseLabelSelector(bad);
-    EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) {
-      EXPECT_EQ(r.error().code, 400);
-    }
-  }
-}
-
-TEST(FieldSelector, ParsesAndEscapes) {
-  auto r = ParseFieldSelector("metadata.name=a,metadata.namespace!=b,spec.x==c\\,d\\=e");
-  ASSERT_TRUE(r.ok());
-  ASSERT_EQ(r->size(), 3u);
-  EXPECT_EQ((*r)[0].field, "metadata.name");
-  EXPECT_EQ((*r)[0].value, "a");
-  EXPECT_EQ((*r)[1].op, FieldRequirement::Op::kNotEquals);
-  EXPECT_EQ((*r)[2].value, "c,d=e");
-  EXPECT_EQ(FormatFieldSelector(*r), "metadata.name=a,metadata.namespace!=b,spec.x=c\\,d\\=e");
-  EXPECT_FALSE(ParseFieldSelector("metadata.name").ok());
-  EXPECT_FALSE(ParseFieldSelector("a=b\\x").ok());
-}
 
 TEST(NegotiateAccept, JsonAndMetaTypes) {
   auto plain = NegotiateAccept("");
