@@ -42,7 +42,8 @@ Headers ResponseHeaders(const Headers& upstream) {
   Headers h;
   auto ct = upstream.Get("Content-Type");
   h.Set("Content-Type", ct ? std::string(*ct) : std::string("application/json"));
-  for (std::string_view warning : upstream.GetAll("Warning")) h.Add("Warning", std::string(warning));
+  for (std::string_view warning : upstream.GetAll("Warning"))
+    h.Add("Warning", std::string(warning));
   return h;
 }
 
@@ -97,8 +98,8 @@ class Exchange {
         json::Document out;
         out.Parse(resp.body.data(), resp.body.size());
         if (auto* details = json::Find(out, "details"); details && details->IsObject() && target) {
-          if (json::GetString(*details, "name") == tr_.ControlPlaneName(target->namespace_,
-                                                                          target->name))
+          if (json::GetString(*details, "name") ==
+              tr_.ControlPlaneName(target->namespace_, target->name))
             json::SetString(*details, "name", target->name, out.GetAllocator());
         }
         if (auto* msg = json::Find(out, "message"); msg && msg->IsString())
@@ -133,15 +134,15 @@ class Exchange {
   };
   asio::awaitable<kube::Result<Current>> FetchCurrent(const AppRef& target) {
     Current cur;
-    kube::RestRequest rr = Upstream(
-        "GET", tr_.ObjectPath(tr_.ControlPlaneName(target.namespace_, target.name)), {});
+    kube::RestRequest rr =
+        Upstream("GET", tr_.ObjectPath(tr_.ControlPlaneName(target.namespace_, target.name)), {});
     rr.headers.Set("Accept", "application/json");
     auto resp = co_await config_.control_plane->Do(std::move(rr));
     if (!resp.ok()) co_return std::move(resp).error();
     if (resp->status == 404) co_return cur;
     if (!Ok2xx(resp->status)) {
-      co_return tr_.TranslateStatus(
-          kube::RestClient::ErrorFromResponse(resp->status, resp->body), &target);
+      co_return tr_.TranslateStatus(kube::RestClient::ErrorFromResponse(resp->status, resp->body),
+                                    &target);
     }
     cur.doc.Parse(resp->body.data(), resp->body.size());
     if (cur.doc.HasParseError() || !cur.doc.IsObject())
@@ -217,8 +218,7 @@ asio::awaitable<void> Exchange::Get() {
     q->Set("includeObject", "Metadata");  // the row's object proves whose it is
   auto resp = co_await config_.control_plane->Do(Upstream(
       "GET",
-      tr_.ObjectPath(tr_.ControlPlaneName(target.namespace_, target.name), info_.subresource),
-      *q));
+      tr_.ObjectPath(tr_.ControlPlaneName(target.namespace_, target.name), info_.subresource), *q));
   if (!resp.ok()) co_return co_await SendStatus(w_, resp.error());
   co_await Reply(*resp, &target, true);
 }
@@ -247,14 +247,16 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
                      tr_.TranslateStatusBody(s.status(), body.ok() ? *body : "", nullptr));
     co_return;
   }
-  if (!co_await w_.WriteHeader(s.status(), ResponseHeaders(s.headers()), std::nullopt)) co_return;
+  const bool written =
+      co_await w_.WriteHeader(s.status(), ResponseHeaders(s.headers()), std::nullopt);
+  if (!written) co_return;
 
   TableColumns cols;
   const bool keep = keep_table_objects_;
   ListSplitter splitter(
       {"items", "rows"},
-      [&](std::string_view key, std::string_view value)
-          -> kube::Result<std::optional<std::string>> {
+      [&](std::string_view key,
+          std::string_view value) -> kube::Result<std::optional<std::string>> {
         if (key == "columnDefinitions") {
           auto defs = json::Parse(value);
           if (defs) cols = tr_.ColumnsOf(&*defs);
@@ -263,8 +265,8 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
         }
         return std::optional<std::string>(std::string(value));
       },
-      [&](std::string_view key, std::string_view element)
-          -> kube::Result<std::optional<std::string>> {
+      [&](std::string_view key,
+          std::string_view element) -> kube::Result<std::optional<std::string>> {
         if (key == "rows") return tr_.TranslateRowText(element, cols, keep);
         return tr_.TranslateItemText(element);
       });
@@ -282,11 +284,15 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
       break;
     }
     if (out.size() >= kWriteThreshold) {
-      if (!co_await w_.Write(out)) co_return;
+      const bool written = co_await w_.Write(out);
+      if (!written) co_return;
       out.clear();
     }
   }
-  if (!out.empty() && !co_await w_.Write(out)) co_return;
+  if (!out.empty()) {
+    const bool written = co_await w_.Write(out);
+    if (!written) co_return;
+  }
   if (!splitter.done()) LOG(WARNING) << "list relay: incomplete list from the control plane";
   co_await w_.Finish();
 }
@@ -312,7 +318,9 @@ asio::awaitable<void> Exchange::Watch() {
                      tr_.TranslateStatusBody(s->status(), body.ok() ? *body : "", nullptr));
     co_return;
   }
-  if (!co_await w_.WriteHeader(s->status(), ResponseHeaders(s->headers()), std::nullopt)) co_return;
+  const bool written =
+      co_await w_.WriteHeader(s->status(), ResponseHeaders(s->headers()), std::nullopt);
+  if (!written) co_return;
   kube::WatchDecoder decoder;
   std::string out;
   while (true) {
@@ -346,7 +354,10 @@ asio::awaitable<void> Exchange::Watch() {
       LOG(WARNING) << "watch relay: undecodable stream from the control plane";
       break;
     }
-    if (!out.empty() && !co_await w_.Write(out)) co_return;
+    if (!out.empty()) {
+      const bool written = co_await w_.Write(out);
+      if (!written) co_return;
+    }
   }
   s.reset();
   co_await w_.Finish();
@@ -389,7 +400,8 @@ asio::awaitable<void> Exchange::Update() {
   if (!body.ok()) co_return co_await SendStatus(w_, body.error());
   auto q = tr_.TranslateQuery(req_.query, "update", info_.namespace_);
   if (!q.ok()) co_return co_await SendStatus(w_, q.error());
-  if (auto r = tr_.PrepareObject(*body, {"update", info_.namespace_, info_.name, info_.subresource});
+  if (auto r =
+          tr_.PrepareObject(*body, {"update", info_.namespace_, info_.name, info_.subresource});
       !r.ok())
     co_return co_await SendStatus(w_, r.error());
   auto cur = co_await FetchCurrent(target);
@@ -493,8 +505,8 @@ asio::awaitable<void> Exchange::Delete() {
   auto& a = opts.GetAllocator();
   json::Value& pre = json::EnsureObject(opts, "preconditions", a);
   if (!json::Find(pre, "uid") && !cur->uid.empty()) json::SetString(pre, "uid", cur->uid, a);
-  kube::RestRequest rr = Upstream(
-      "DELETE", tr_.ObjectPath(tr_.ControlPlaneName(target.namespace_, target.name)), *q);
+  kube::RestRequest rr =
+      Upstream("DELETE", tr_.ObjectPath(tr_.ControlPlaneName(target.namespace_, target.name)), *q);
   rr.headers.Set("Content-Type", "application/json");
   rr.body = json::Serialize(opts);
   auto resp = co_await config_.control_plane->Do(std::move(rr));
