@@ -1,0 +1,108 @@
+// Delegated authentication like k8s.io/apiserver's DelegatingAuthenticator: the front proxy's
+// client certificate + X-Remote-* headers, ordinary client certificates, bearer tokens checked
+// with a TokenReview in the app cluster (cached). Identity headers from callers without the
+// trusted front-proxy certificate are never believed and are always stripped.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kube/http.h"
+#include "kube/json.h"
+#include "kube/result.h"
+
+namespace apiserver {
+
+namespace asio = boost::asio;
+
+struct UserInfo {
+  std::string name;
+  std::string uid;
+  std::vector<std::string> groups;
+  std::map<std::string, std::vector<std::string>> extra;
+
+  bool operator==(const UserInfo&) const = default;
+};
+
+// Trust for the authenticating (front) proxy, as published in
+// kube-system/extension-apiserver-authentication or given by flags.
+struct RequestHeaderConfig {
+  std::string client_ca_pem;               // empty: front-proxy authentication is off
+  std::vector<std::string> allowed_names;  // empty: any CN signed by the CA
+  std::vector<std::string> username_headers{"X-Remote-User"};
+  std::vector<std::string> uid_headers;
+  std::vector<std::string> group_headers{"X-Remote-Group"};
+  std::vector<std::string> extra_headers_prefix{"X-Remote-Extra-"};
+};
+
+struct AuthenticationConfig {
+  RequestHeaderConfig request_header;
+  std::string client_ca_pem;  // empty: ordinary client certificates are not accepted
+};
+
+// Reads the ConfigMap's data (keys client-ca-file, requestheader-*; list values are JSON string
+// arrays). Missing keys leave `base` unchanged.
+AuthenticationConfig ParseAuthenticationConfigMap(const kube::json::Value& configmap,
+                                                  AuthenticationConfig base = {});
+
+// Asks the app cluster whether a bearer token is valid (POST tokenreviews).
+class TokenReviewer {
+ public:
+  virtual ~TokenReviewer() = default;
+  // nullopt value: the token is not authenticated. An error: no answer could be had.
+  virtual asio::awaitable<kube::Result<std::optional<UserInfo>>> Review(std::string token) = 0;
+};
+
+// TokenReview request body and answer (authentication.k8s.io/v1).
+std::string BuildTokenReview(std::string_view token);
+kube::Result<std::optional<UserInfo>> ParseTokenReviewResponse(std::string_view body);
+
+struct AuthenticationResult {
+  std::optional<UserInfo> user;
+  std::string method;  // "requestheader", "x509", "token"
+  std::string error;   // why nothing authenticated (for logs and metrics; never a secret)
+};
+
+class Authenticator {
+ public:
+  // `reviewer` may be null (bearer tokens are then refused).
+  Authenticator(std::shared_ptr<TokenReviewer> reviewer, std::chrono::milliseconds token_ttl);
+
+  // Swaps the trust configuration (from the watched ConfigMap, merged with flags).
+  void SetConfig(const AuthenticationConfig& config);
+  bool has_config() const { return state_.load() != nullptr; }
+
+  // Authenticates and strips the credentials from `req` (Authorization and every identity
+  // header), whatever the outcome.
+  asio::awaitable<AuthenticationResult> Authenticate(kube::http::Request& req);
+
+  uint64_t token_cache_hits() const { return token_hits_.load(); }
+
+ private:
+  struct State;
+  std::atomic<std::shared_ptr<const State>> state_;
+  std::shared_ptr<TokenReviewer> reviewer_;
+  std::chrono::milliseconds token_ttl_;
+
+  struct CachedToken {
+    UserInfo user;
+    std::chrono::steady_clock::time_point expires;
+  };
+  std::mutex mu_;
+  std::unordered_map<std::string, CachedToken> token_cache_;  // key: SHA-256 of the token
+  std::atomic<uint64_t> token_hits_{0};
+};
+
+// Adds "system:authenticated" like kube's AuthenticatedGroupAdder.
+void AddAuthenticatedGroup(UserInfo& user);
+
+}  // namespace apiserver
