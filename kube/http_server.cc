@@ -1,0 +1,812 @@
+// HTTP/1.1 front end (Boost.Beast + C++20 coroutines). Everything HTTP/1.1-specific lives here:
+// the parser limits, the hand-written response head, chunked framing, keep-alive and the
+// "is the client still there" read while a response streams.
+#include "kube/http_server.h"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/resource.h>
+
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <span>
+#include <thread>
+#include <unordered_map>
+
+#include <glog/logging.h>
+
+#include "kube/status.h"
+
+namespace kube::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace ssl = boost::asio::ssl;
+using tcp = asio::ip::tcp;
+using StrandExecutor = asio::any_io_executor;  // a strand per connection
+using TcpStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<TcpStream>;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+using Clock = std::chrono::steady_clock;
+
+// g++ 12 mishandles array temporaries in co_await expressions: use pointers.
+constexpr const char* kLastChunk = "0\r\n\r\n";
+constexpr const char* kCrLf = "\r\n";
+constexpr const char* kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr auto kNever = std::chrono::hours(24 * 365);
+
+// A one-shot-or-repeated wake-up for coroutines on the same strand: Wait() suspends until
+// Notify() (all waiters wake) or the awaiting operation is cancelled.
+class Event {
+ public:
+  explicit Event(const StrandExecutor& ex) : timer_(ex) {
+    timer_.expires_at(asio::steady_timer::time_point::max());
+  }
+  asio::awaitable<void> Wait() { co_await timer_.async_wait(kTuple); }
+  void Notify() { timer_.cancel(); }
+
+ private:
+  asio::steady_timer timer_;
+};
+
+bool ValidHeaderName(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (c <= 32 || c >= 127 || c == ':') return false;
+  }
+  return true;
+}
+
+bool ValidHeaderValue(std::string_view s) {
+  for (char c : s) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
+void AppendUint(std::string& out, uint64_t v) {
+  char buf[24];
+  auto [p, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, p);
+}
+
+std::string EndpointString(const tcp::endpoint& ep) {
+  auto addr = ep.address();
+  std::string s = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
+  s += ':';
+  AppendUint(s, ep.port());
+  return s;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------------------------------------
+
+class SessionBase : public std::enable_shared_from_this<SessionBase> {
+ public:
+  virtual ~SessionBase() = default;
+  virtual void BeginShutdown() = 0;  // called on the session's strand
+  virtual void HardClose() = 0;      // called on the session's strand
+  virtual StrandExecutor strand() = 0;
+};
+
+struct Server::Impl {
+  ServerOptions opts;
+  Handler handler;
+  std::unique_ptr<asio::io_context> ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  std::optional<tcp::acceptor> acceptor;
+  std::optional<StrandExecutor> accept_strand;
+
+  std::atomic<size_t> open_connections{0};
+  std::atomic<size_t> active_streams{0};
+  std::atomic<uint64_t> total_connections{0};
+  std::atomic<uint64_t> total_requests{0};
+  std::atomic<uint64_t> next_connection_id{0};
+  std::atomic<uint64_t> next_stream_id{0};
+  std::atomic<bool> stopping{false};
+  bool shut_down = false;
+
+  std::mutex mu;
+  std::condition_variable cv;  // notified when a session ends
+  std::unordered_map<uint64_t, std::weak_ptr<SessionBase>> sessions;
+
+  void Register(uint64_t id, std::weak_ptr<SessionBase> s) {
+    std::lock_guard<std::mutex> lock(mu);
+    sessions.emplace(id, std::move(s));
+  }
+  void Unregister(uint64_t id) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      sessions.erase(id);
+      open_connections.fetch_sub(1);
+    }
+    cv.notify_all();
+  }
+  template <class F>
+  void ForEachSession(F f) {
+    std::vector<std::shared_ptr<SessionBase>> live;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      for (auto& [id, w] : sessions) {
+        if (auto s = w.lock()) live.push_back(std::move(s));
+      }
+    }
+    for (auto& s : live) f(s);
+  }
+
+  asio::awaitable<void> AcceptLoop();
+};
+
+namespace {
+
+template <bool kTls>
+class Session final : public SessionBase, public ResponseWriter {
+ public:
+  using Stream = std::conditional_t<kTls, TlsStream, TcpStream>;
+
+  Session(Server::Impl* server, tcp::socket socket, std::shared_ptr<ssl::context> ctx,
+          uint64_t id)
+      : server_(server),
+        ctx_(std::move(ctx)),
+        stream_(MakeStream(std::move(socket), ctx_.get())),
+        buffer_(server->opts.max_header_bytes + 64 * 1024),
+        closed_(stream_.get_executor()),
+        monitor_done_(stream_.get_executor()),
+        id_(id) {}
+
+  StrandExecutor strand() override { return stream_.get_executor(); }
+
+  asio::awaitable<void> Run(std::shared_ptr<SessionBase> self) {
+    struct Guard {
+      Server::Impl* s;
+      uint64_t id;
+      ~Guard() { s->Unregister(id); }
+    } guard{server_, id_};
+    try {
+      co_await Serve();
+    } catch (const std::exception& e) {
+      LOG(ERROR) << "[C" << id_ << "] connection failed: " << e.what();
+    }
+    Close();
+  }
+
+  void BeginShutdown() override {
+    stopping_ = true;
+    closed_.Notify();
+    if (state_ == State::kIdle) Lowest().cancel();
+  }
+
+  void HardClose() override {
+    stopping_ = true;
+    hard_closed_ = true;
+    closed_.Notify();
+    Close();
+  }
+
+  // --- ResponseWriter -------------------------------------------------------------------------
+
+  asio::awaitable<bool> WriteHeader(int status, Headers headers,
+                                    std::optional<uint64_t> content_length) override {
+    if (header_sent_) {
+      LOG(ERROR) << "[C" << id_ << "][S" << stream_id_ << "] WriteHeader called twice";
+      co_return false;
+    }
+    header_sent_ = true;
+    status_ = status;
+    const bool no_body = head_request_ || status == 204 || status == 304 ||
+                         (status >= 100 && status < 200);
+    if (content_length) {
+      remaining_ = *content_length;
+    } else if (!no_body && http10_) {
+      keep_alive_ = false;  // HTTP/1.0: the end of the body is the end of the connection
+    } else if (!no_body) {
+      chunked_ = true;
+    }
+    if (server_->stopping.load(std::memory_order_relaxed)) keep_alive_ = false;
+
+    head_.clear();
+    head_ += http10_ ? "HTTP/1.0 " : "HTTP/1.1 ";
+    AppendUint(head_, static_cast<uint64_t>(status));
+    head_ += ' ';
+    auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+    head_.append(reason.data(), reason.size());
+    head_ += "\r\n";
+    for (const auto& [name, value] : headers) {
+      if (EqualsIgnoreCase(name, "Content-Length") ||
+          EqualsIgnoreCase(name, "Transfer-Encoding") || EqualsIgnoreCase(name, "Connection")) {
+        continue;
+      }
+      if (!ValidHeaderName(name) || !ValidHeaderValue(value)) {
+        LOG(WARNING) << "[C" << id_ << "][S" << stream_id_ << "] dropping invalid header";
+        continue;
+      }
+      head_ += name;
+      head_ += ": ";
+      head_ += value;
+      head_ += "\r\n";
+    }
+    if (content_length && !(status == 204 || status == 304)) {
+      head_ += "Content-Length: ";
+      AppendUint(head_, *content_length);
+      head_ += "\r\n";
+    }
+    if (chunked_) head_ += "Transfer-Encoding: chunked\r\n";
+    if (!keep_alive_) head_ += "Connection: close\r\n";
+    head_ += "\r\n";
+    head_pending_ = true;
+    if (head_request_) remaining_ = 0;
+    // A stream's head goes out at once (a watch client waits for it); a sized body's head
+    // travels with the first Write.
+    if (chunked_ || no_body || (content_length && *content_length == 0) || !content_length) {
+      Buffers none{};
+      co_return co_await Flush(none, 0);
+    }
+    co_return !failed_;
+  }
+
+  asio::awaitable<bool> Write(std::string_view data) override {
+    if (failed_ || finished_) co_return false;
+    if (!header_sent_) {
+      bool ok = co_await WriteHeader(200, Headers(), std::nullopt);
+      if (!ok) co_return false;
+    }
+    if (data.empty()) co_return !failed_;
+    if (head_request_) co_return true;
+    if (chunked_) {
+      char size_line[24];
+      auto [p, ec] = std::to_chars(size_line, size_line + 16, data.size(), 16);
+      *p++ = '\r';
+      *p++ = '\n';
+      Buffers chunk{asio::buffer(size_line, static_cast<size_t>(p - size_line)),
+                    asio::buffer(data.data(), data.size()), asio::const_buffer(kCrLf, 2)};
+      co_return co_await Flush(chunk, 3);
+    }
+    if (remaining_) {
+      if (data.size() > *remaining_) {
+        LOG(ERROR) << "[C" << id_ << "][S" << stream_id_ << "] body longer than Content-Length";
+        data = data.substr(0, *remaining_);
+        keep_alive_ = false;
+      }
+      *remaining_ -= data.size();
+    }
+    Buffers one{asio::buffer(data.data(), data.size())};
+    co_return co_await Flush(one, 1);
+  }
+
+  asio::awaitable<bool> Finish() override {
+    if (finished_) co_return !failed_;
+    if (!header_sent_) {
+      bool ok = co_await WriteHeader(200, Headers(), 0);
+      if (!ok) co_return false;
+    }
+    finished_ = true;
+    if (failed_) co_return false;
+    if (chunked_) {
+      Buffers last{asio::const_buffer(kLastChunk, 5)};
+      co_return co_await Flush(last, 1);
+    }
+    if (remaining_ && *remaining_ > 0) {
+      LOG(ERROR) << "[C" << id_ << "][S" << stream_id_ << "] body shorter than Content-Length";
+      keep_alive_ = false;
+    }
+    if (head_pending_) {
+      Buffers none{};
+      co_return co_await Flush(none, 0);
+    }
+    co_return true;
+  }
+
+  asio::awaitable<void> WaitClosed() override {
+    if (peer_closed_ || stopping_ || failed_) co_return;
+    StartMonitor();
+    if (!monitor_active_) co_return;  // could not start: treat as closed
+    co_await closed_.Wait();
+  }
+
+  bool header_sent() const override { return header_sent_; }
+
+ private:
+  enum class State { kHandshake, kIdle, kReadingRequest, kHandling };
+
+  static Stream MakeStream(tcp::socket socket, ssl::context* ctx) {
+    if constexpr (kTls) {
+      return Stream(TcpStream(std::move(socket)), *ctx);
+    } else {
+      return Stream(std::move(socket));
+    }
+  }
+
+  TcpStream& Lowest() { return beast::get_lowest_layer(stream_); }
+
+  void Close() {
+    beast::error_code ec;
+    auto& sock = Lowest().socket();
+    if (sock.is_open()) {
+      sock.shutdown(tcp::socket::shutdown_both, ec);
+      Lowest().close();
+    }
+  }
+
+  // Writes the pending head (if any) followed by `body` and flushes it to the client.
+  using Buffers = std::array<asio::const_buffer, 3>;
+  // `body` is only read before the first suspension.
+  asio::awaitable<bool> Flush(const Buffers& body, size_t count) {
+    if (failed_) co_return false;
+    std::array<asio::const_buffer, 4> bufs;
+    size_t n = 0;
+    if (head_pending_) {
+      bufs[n++] = asio::buffer(head_);
+      head_pending_ = false;
+    }
+    for (size_t i = 0; i < count; ++i) bufs[n++] = body[i];
+    if (n == 0) co_return true;
+    if (!monitor_active_) Lowest().expires_after(server_->opts.write_timeout);
+    auto [ec, written] =
+        co_await asio::async_write(stream_, std::span(bufs.data(), n), kTuple);
+    if (ec) {
+      VLOG(4) << "[C" << id_ << "][S" << stream_id_ << "] write failed: " << ec.message();
+      failed_ = true;
+      keep_alive_ = false;
+      closed_.Notify();
+      co_return false;
+    }
+    co_return true;
+  }
+
+  // While a response streams, a read on the socket tells us when the client goes away.
+  void StartMonitor() {
+    if (monitor_active_ || peer_closed_) return;
+    if (buffer_.size() + kReadChunk > buffer_.max_size()) return;
+    monitor_active_ = true;
+    monitor_cancelled_ = false;
+    Lowest().expires_after(kNever);  // only applies to the read: no write is pending here
+    ArmMonitorRead();
+  }
+
+  void ArmMonitorRead() {
+    auto self = std::static_pointer_cast<Session>(shared_from_this());
+    stream_.async_read_some(buffer_.prepare(kReadChunk), [self](beast::error_code ec, size_t n) {
+      self->OnMonitorRead(ec, n);
+    });
+  }
+
+  void OnMonitorRead(beast::error_code ec, size_t n) {
+    if (!ec) {
+      buffer_.commit(n);  // a pipelined request: keep it for later
+      if (!monitor_cancelled_ && buffer_.size() + kReadChunk <= buffer_.max_size()) {
+        ArmMonitorRead();
+        return;
+      }
+    } else if (!monitor_cancelled_) {
+      peer_closed_ = true;
+      keep_alive_ = false;
+      closed_.Notify();
+    }
+    monitor_active_ = false;
+    monitor_done_.Notify();
+  }
+
+  asio::awaitable<void> StopMonitor() {
+    if (!monitor_active_) co_return;
+    monitor_cancelled_ = true;
+    Lowest().cancel();
+    while (monitor_active_) co_await monitor_done_.Wait();
+  }
+
+  asio::awaitable<void> Serve() {
+    const ServerOptions& o = server_->opts;
+    try {
+      remote_address_ = EndpointString(Lowest().socket().remote_endpoint());
+    } catch (const std::exception&) {
+      co_return;
+    }
+    if constexpr (kTls) {
+      state_ = State::kHandshake;
+      Lowest().expires_after(o.handshake_timeout);
+      auto [ec] = co_await stream_.async_handshake(ssl::stream_base::server, kTuple);
+      if (ec) {
+        VLOG(4) << "[C" << id_ << "] TLS handshake failed: " << ec.message();
+        co_return;
+      }
+      CapturePeerCertificates();
+    }
+    while (!stopping_ && !peer_closed_) {
+      state_ = State::kIdle;
+      // Give back memory a big request head left behind (thousands of idle connections).
+      if (buffer_.size() == 0 && buffer_.capacity() > 4 * kReadChunk) buffer_.shrink_to_fit();
+      if (buffer_.size() == 0) {
+        Lowest().expires_after(o.idle_timeout);
+        auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadChunk), kTuple);
+        if (ec) co_return;  // closed, idle timeout, or shutdown
+        buffer_.commit(n);
+      }
+      state_ = State::kReadingRequest;
+      bool more = co_await ServeOne();
+      if (!more) co_return;
+    }
+  }
+
+  // Reads and serves one request; false when the connection must end.
+  asio::awaitable<bool> ServeOne() {
+    const ServerOptions& o = server_->opts;
+    parser_.emplace();
+    parser_->header_limit(o.max_header_bytes);
+    parser_->body_limit(o.max_body_bytes);
+    Lowest().expires_after(o.header_timeout);
+    {
+      auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, *parser_, kTuple);
+      if (ec == bhttp::error::body_limit) {  // Content-Length over the limit
+        co_await SendLocalError(NewRequestEntityTooLarge(
+            "limit is " + std::to_string(o.max_body_bytes)));
+        co_return false;
+      }
+      if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
+        co_await SendLocalError(NewRequestHeaderFieldsTooLarge());
+        co_return false;
+      }
+      if (ec == beast::error::timeout) {
+        VLOG(2) << "[C" << id_ << "] request head not received in time; closing";
+        co_return false;
+      }
+      if (ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+          ec == asio::ssl::error::stream_truncated || ec == asio::error::operation_aborted ||
+          ec == asio::error::connection_reset) {
+        co_return false;
+      }
+      if (ec) {
+        co_await SendLocalError(NewBadRequest("malformed HTTP request: " + ec.message()));
+        co_return false;
+      }
+    }
+    auto& msg = parser_->get();
+    http10_ = msg.version() < 11;
+    keep_alive_ = msg.keep_alive();
+    if (auto len = parser_->content_length(); len && *len > o.max_body_bytes) {
+      co_await SendLocalError(NewRequestEntityTooLarge(
+          "limit is " + std::to_string(o.max_body_bytes)));
+      co_return false;
+    }
+    if (!parser_->is_done()) {
+      auto expect = msg[bhttp::field::expect];
+      if (beast::iequals(expect, "100-continue")) {
+        Lowest().expires_after(o.write_timeout);
+        auto [ec, n] = co_await asio::async_write(
+            stream_, asio::const_buffer(kContinue, 25), kTuple);
+        if (ec) co_return false;
+      }
+      Lowest().expires_after(o.body_timeout);
+      auto [ec, n] = co_await bhttp::async_read(stream_, buffer_, *parser_, kTuple);
+      if (ec == bhttp::error::body_limit) {
+        co_await SendLocalError(NewRequestEntityTooLarge(
+            "limit is " + std::to_string(o.max_body_bytes)));
+        co_return false;
+      }
+      if (ec) {
+        VLOG(4) << "[C" << id_ << "] reading request body failed: " << ec.message();
+        co_return false;
+      }
+    }
+
+    Request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    ParseTarget(req);
+    for (const auto& f : msg) {
+      req.headers.Add(std::string(f.name_string()), std::string(f.value()));
+    }
+    req.body = std::move(msg.body());
+    req.peer_certificates_der = peer_certificates_;
+    req.remote_address = remote_address_;
+    req.connection_id = id_;
+    stream_id_ = server_->next_stream_id.fetch_add(1) + 1;
+    req.stream_id = stream_id_;
+    req.received_at = Clock::now();
+    head_request_ = msg.method() == bhttp::verb::head;
+    parser_.reset();
+
+    // Handle.
+    ResetResponse();
+    state_ = State::kHandling;
+    server_->total_requests.fetch_add(1, std::memory_order_relaxed);
+    server_->active_streams.fetch_add(1);
+    bool threw = false;
+    try {
+      co_await server_->handler(req, *this);
+    } catch (const std::exception& e) {
+      threw = true;
+      LOG(ERROR) << "[C" << id_ << "][S" << stream_id_ << "] handler threw: " << e.what();
+    } catch (...) {
+      threw = true;
+      LOG(ERROR) << "[C" << id_ << "][S" << stream_id_ << "] handler threw";
+    }
+    if (threw) {
+      if (!header_sent_ && !failed_) {
+        keep_alive_ = false;
+        Status st = NewInternalError("an error on the server has prevented the request from "
+                                     "succeeding");
+        co_await Send(st.code, JsonHeaders(), st.ToJson());
+      } else {
+        keep_alive_ = false;
+      }
+    } else if (!finished_ && !failed_) {
+      co_await Finish();
+    }
+    server_->active_streams.fetch_sub(1);
+    co_await StopMonitor();
+    if (hard_closed_ || failed_ || peer_closed_) co_return false;
+    if (!keep_alive_ || stopping_) co_return false;
+    co_return true;
+  }
+
+  void ResetResponse() {
+    header_sent_ = false;
+    head_pending_ = false;
+    finished_ = false;
+    chunked_ = false;
+    failed_ = false;
+    remaining_.reset();
+    status_ = 0;
+  }
+
+  static Headers JsonHeaders() {
+    Headers h;
+    h.Add("Content-Type", "application/json");
+    return h;
+  }
+
+  // A locally generated error for a request the handler never saw; the connection closes after
+  // it. The unread rest of the request is drained briefly so the client sees the answer rather
+  // than a reset.
+  asio::awaitable<void> SendLocalError(const Status& st) {
+    VLOG(2) << "[C" << id_ << "] local reply " << st.code << " " << st.reason;
+    ResetResponse();
+    keep_alive_ = false;
+    http10_ = false;
+    head_request_ = false;
+    Headers h = JsonHeaders();
+    if (st.retry_after_seconds) h.Add("Retry-After", std::to_string(*st.retry_after_seconds));
+    bool sent = co_await Send(st.code, std::move(h), st.ToJson());
+    if (!sent) co_return;
+    // Lingering close: stop sending, discard what the client still sends (bounded).
+    beast::error_code ec;
+    Lowest().socket().shutdown(tcp::socket::shutdown_send, ec);
+    auto deadline = Clock::now() + std::chrono::seconds(2);
+    size_t drained = 0;
+    std::array<char, 16 * 1024> scratch;
+    while (!ec && drained < 16 * 1024 * 1024 && Clock::now() < deadline) {
+      Lowest().expires_at(deadline);
+      auto [rec, n] = co_await Lowest().async_read_some(asio::buffer(scratch), kTuple);
+      if (rec) break;
+      drained += n;
+    }
+  }
+
+  void CapturePeerCertificates() {
+    if constexpr (kTls) {
+      SSL* ssl = stream_.native_handle();
+      X509* leaf = SSL_get0_peer_certificate(ssl);
+      if (leaf == nullptr) return;
+      auto add = [this](X509* c) {
+        int len = i2d_X509(c, nullptr);
+        if (len <= 0) return;
+        std::string der(static_cast<size_t>(len), '\0');
+        auto* p = reinterpret_cast<unsigned char*>(der.data());
+        i2d_X509(c, &p);
+        peer_certificates_.push_back(std::move(der));
+      };
+      add(leaf);
+      // On the server side the chain does not include the leaf.
+      STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+      for (int i = 0; chain != nullptr && i < sk_X509_num(chain); ++i) {
+        X509* c = sk_X509_value(chain, i);
+        if (X509_cmp(c, leaf) != 0) add(c);
+      }
+    }
+  }
+
+  Server::Impl* server_;
+  std::shared_ptr<ssl::context> ctx_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Event closed_;
+  Event monitor_done_;
+  const uint64_t id_;
+  uint64_t stream_id_ = 0;
+  std::string remote_address_;
+  std::vector<std::string> peer_certificates_;
+  State state_ = State::kHandshake;
+  bool stopping_ = false;
+  bool hard_closed_ = false;
+  bool peer_closed_ = false;
+  bool monitor_active_ = false;
+  bool monitor_cancelled_ = false;
+  // Current response.
+  std::string head_;
+  int status_ = 0;
+  bool http10_ = false;
+  bool head_request_ = false;
+  bool keep_alive_ = true;
+  bool header_sent_ = false;
+  bool head_pending_ = false;
+  bool finished_ = false;
+  bool chunked_ = false;
+  bool failed_ = false;
+  std::optional<uint64_t> remaining_;
+};
+
+}  // namespace
+
+asio::awaitable<void> Server::Impl::AcceptLoop() {
+  while (true) {
+    auto strand = asio::make_strand(*ioc);
+    auto [ec, socket] = co_await acceptor->async_accept(strand, kTuple);
+    if (ec == asio::error::operation_aborted || stopping.load()) co_return;
+    if (ec) {
+      // Out of file descriptors (or similar): back off instead of spinning.
+      LOG(WARNING) << "accept failed: " << ec.message();
+      asio::steady_timer t(co_await asio::this_coro::executor);
+      t.expires_after(std::chrono::milliseconds(100));
+      co_await t.async_wait(kTuple);
+      if (!acceptor->is_open()) co_return;
+      continue;
+    }
+    if (open_connections.load() >= opts.max_connections) {
+      LOG_EVERY_N(WARNING, 100) << "connection limit " << opts.max_connections
+                                << " reached; refusing";
+      beast::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    uint64_t id = next_connection_id.fetch_add(1) + 1;
+    open_connections.fetch_add(1);
+    total_connections.fetch_add(1, std::memory_order_relaxed);
+    std::shared_ptr<SessionBase> session;
+    if (opts.tls) {
+      auto ctx = opts.tls->Current();
+      auto s = std::make_shared<Session<true>>(this, std::move(socket), std::move(ctx), id);
+      session = s;
+      Register(id, s);
+      asio::co_spawn(s->strand(), s->Run(s), asio::detached);
+    } else {
+      auto s = std::make_shared<Session<false>>(this, std::move(socket), nullptr, id);
+      session = s;
+      Register(id, s);
+      asio::co_spawn(s->strand(), s->Run(s), asio::detached);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+
+Server::Server(ServerOptions options, Handler handler) : impl_(std::make_shared<Impl>()) {
+  impl_->opts = std::move(options);
+  impl_->handler = std::move(handler);
+  int threads = std::max(1, impl_->opts.io_threads);
+  impl_->ioc = std::make_unique<asio::io_context>(threads);
+  impl_->work.emplace(impl_->ioc->get_executor());
+}
+
+Server::~Server() {
+  if (!impl_->shut_down && impl_->acceptor) Shutdown(std::chrono::milliseconds(0));
+  impl_->work.reset();
+  impl_->ioc->stop();
+  for (auto& t : impl_->threads) t.join();
+  impl_->threads.clear();
+  // Destroy pending handlers (and coroutine frames) while Impl is still alive.
+  impl_->acceptor.reset();
+  impl_->accept_strand.reset();  // executors must not outlive their io_context
+  impl_->ioc.reset();
+}
+
+namespace {
+
+// Like the Go runtime does at start: thousands of watches need thousands of descriptors.
+void RaiseFileLimit() {
+  struct rlimit rl {};
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+}  // namespace
+
+Result<uint16_t> Server::Start() {
+  if (impl_->acceptor) return NewInternalError("server already started");
+  RaiseFileLimit();
+  boost::system::error_code ec;
+  auto address = asio::ip::make_address(impl_->opts.bind_address, ec);
+  if (ec) return NewBadRequest("invalid bind address " + impl_->opts.bind_address);
+  tcp::endpoint ep(address, impl_->opts.port);
+  impl_->accept_strand.emplace(asio::make_strand(*impl_->ioc));
+  impl_->acceptor.emplace(*impl_->accept_strand);
+  auto& acc = *impl_->acceptor;
+  acc.open(ep.protocol(), ec);
+  if (!ec) acc.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) acc.bind(ep, ec);
+  if (!ec) acc.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    impl_->acceptor.reset();
+    return NewInternalError("cannot listen on " + impl_->opts.bind_address + ":" +
+                            std::to_string(impl_->opts.port) + ": " + ec.message());
+  }
+  port_ = acc.local_endpoint().port();
+  Impl* impl = impl_.get();
+  asio::co_spawn(*impl_->accept_strand, impl->AcceptLoop(), asio::detached);
+  int threads = std::max(1, impl_->opts.io_threads);
+  for (int i = 0; i < threads; ++i) {
+    impl_->threads.emplace_back([impl] { impl->ioc->run(); });
+  }
+  LOG(INFO) << "serving " << (impl_->opts.tls ? "HTTPS" : "HTTP") << " on "
+            << impl_->opts.bind_address << ":" << port_;
+  return port_;
+}
+
+void Server::Shutdown(std::chrono::milliseconds grace) {
+  Impl* impl = impl_.get();
+  if (impl->shut_down || !impl->acceptor) return;
+  impl->shut_down = true;
+  impl->stopping = true;
+  // 1. Stop accepting.
+  {
+    std::promise<void> done;
+    asio::dispatch(*impl->accept_strand, [impl, &done] {
+      boost::system::error_code ec;
+      impl->acceptor->close(ec);
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+  // 2. Ask every connection to finish: idle ones close, streams see WaitClosed().
+  impl->ForEachSession([](const std::shared_ptr<SessionBase>& s) {
+    asio::dispatch(s->strand(), [s] { s->BeginShutdown(); });
+  });
+  auto wait_empty = [impl](std::chrono::milliseconds d) {
+    std::unique_lock<std::mutex> lock(impl->mu);
+    return impl->cv.wait_for(lock, d, [impl] { return impl->open_connections.load() == 0; });
+  };
+  if (wait_empty(grace)) return;
+  // 3. Close what is left.
+  LOG(WARNING) << "shutdown grace period over; closing " << impl->open_connections.load()
+               << " connection(s)";
+  impl->ForEachSession([](const std::shared_ptr<SessionBase>& s) {
+    asio::dispatch(s->strand(), [s] { s->HardClose(); });
+  });
+  if (!wait_empty(std::chrono::seconds(5))) {
+    LOG(ERROR) << impl->open_connections.load()
+               << " connection(s) still open after shutdown (handler not returning)";
+  }
+}
+
+size_t Server::open_connections() const { return impl_->open_connections.load(); }
+size_t Server::active_streams() const { return impl_->active_streams.load(); }
+uint64_t Server::total_connections() const { return impl_->total_connections.load(); }
+uint64_t Server::total_requests() const { return impl_->total_requests.load(); }
+asio::any_io_executor Server::executor() const { return impl_->ioc->get_executor(); }
+
+}  // namespace kube::http

@@ -1,0 +1,281 @@
+#include "kube/rest_client.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <sys/stat.h>
+
+#include <atomic>
+
+#include "tests/unit/kube_net/net_fixture.h"
+
+namespace kube::testing {
+namespace {
+
+using http::Headers;
+using http::Request;
+using http::ResponseWriter;
+using std::chrono::milliseconds;
+
+class RestClientTest : public NetFixture {};
+
+asio::awaitable<void> AuthEcho(Request& req, ResponseWriter& w) {
+  co_await w.Send(200, Headers(), std::string(req.headers.Get("Authorization").value_or("-")));
+}
+
+TEST_F(RestClientTest, HostNameVerificationRejectsAWrongName) {
+  Route("/x", AuthEcho);
+  StartServer();
+  ClusterConfig wrong = Config();
+  wrong.tls_server_name = "wrong.example.com";
+  auto r = io_.Run(Client(wrong)->Do(Get("/x")));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, 503);
+  EXPECT_EQ(r.error().reason, "ServiceUnavailable");
+  EXPECT_NE(r.error().message.find("unreachable"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("handshake"), std::string::npos) << r.error().message;
+
+  ClusterConfig right = Config();
+  right.tls_server_name = "localhost";  // SAN DNS:localhost
+  EXPECT_EQ(MustDo(*Client(right), Get("/x")).status, 200);
+
+  ClusterConfig untrusted = Config();
+  untrusted.ca_pem = TestPki().other_ca.cert_pem;
+  auto u = io_.Run(Client(untrusted)->Do(Get("/x")));
+  ASSERT_FALSE(u.ok());
+  EXPECT_EQ(u.error().code, 503);
+
+  ClusterConfig insecure = Config();
+  insecure.ca_pem.clear();
+  insecure.insecure_skip_tls_verify = true;
+  insecure.tls_server_name = "wrong.example.com";
+  EXPECT_EQ(MustDo(*Client(insecure), Get("/x")).status, 200);
+}
+
+TEST_F(RestClientTest, UnreachableServerIs503AndSlowServerIs504) {
+  Route("/slow", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    co_await Sleep(milliseconds(1500));
+    co_await w.Send(200, Headers(), "late");
+  });
+  StartServer();
+  ClusterConfig c = Config();
+  c.request_timeout = milliseconds(200);
+  auto client = Client(c);
+  auto start = std::chrono::steady_clock::now();
+  auto r = io_.Run(client->Do(Get("/slow")));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, 504);
+  EXPECT_EQ(r.error().reason, "Timeout");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+
+  // A closed port.
+  uint16_t port = port_;
+  server_->Shutdown(milliseconds(2000));
+  ClusterConfig gone = Config();
+  gone.server = "https://127.0.0.1:" + std::to_string(port);
+  auto g = io_.Run(Client(gone)->Do(Get("/slow")));
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().code, 503);
+  EXPECT_NE(g.error().message.find("unreachable"), std::string::npos);
+}
+
+TEST_F(RestClientTest, StreamReadCanBeCancelledByRacingATimer) {
+  Route("/watch", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.WriteHeader(200, Headers(), std::nullopt);
+    co_await w.WaitClosed();  // never sends anything
+  });
+  StartServer();
+  auto client = Client();
+  io_.Run([&]() -> asio::awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    auto s = co_await client->Stream(Get("/watch"));
+    EXPECT_TRUE(s.ok());
+    if (!s.ok()) co_return;
+    auto start = std::chrono::steady_clock::now();
+    auto which = co_await ((*s)->Read() || Sleep(milliseconds(100)));
+    EXPECT_EQ(which.index(), 1u);  // the timer won; the read was cancelled
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  }());
+  EXPECT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
+}
+
+TEST_F(RestClientTest, BearerTokenAndTokenFileReload) {
+  Route("/x", AuthEcho);
+  StartServer();
+  ClusterConfig c = Config();
+  c.bearer_token.Assign("static-token");
+  EXPECT_EQ(MustDo(*Client(c), Get("/x")).body, "Bearer static-token");
+
+  TempDir dir;
+  ASSERT_TRUE(tls::WriteFile(dir.File("token"), "first\n").ok());
+  ClusterConfig f = Config();
+  f.token_file = dir.File("token");
+  auto client = Client(f);
+  EXPECT_EQ(MustDo(*client, Get("/x")).body, "Bearer first");
+  ASSERT_TRUE(tls::WriteFile(dir.File("token"), "second\n").ok());
+  // Make sure the modification time differs even on coarse clocks.
+  struct timespec times[2] = {{0, UTIME_OMIT}, {time(nullptr) + 10, 0}};
+  utimensat(AT_FDCWD, dir.File("token").c_str(), times, 0);
+  std::this_thread::sleep_for(milliseconds(1100));
+  EXPECT_EQ(MustDo(*client, Get("/x")).body, "Bearer second");
+
+  // An explicit Authorization header wins.
+  RestRequest r = Get("/x");
+  r.headers.Add("Authorization", "Bearer explicit");
+  EXPECT_EQ(MustDo(*client, std::move(r)).body, "Bearer explicit");
+}
+
+TEST_F(RestClientTest, ServerPathPrefixIsPrepended) {
+  const std::string prefix =
+      "/apis/spaces.upbound.io/v1beta1/namespaces/default/controlplanes/ctp/k8s";
+  Route(prefix + "/api/v1/namespaces",
+        [](Request& req, ResponseWriter& w) -> asio::awaitable<void> {
+          co_await w.Send(200, Headers(),
+                          "{\"kind\":\"NamespaceList\",\"q\":\"" + req.raw_query + "\"}");
+        });
+  StartServer();
+  ClusterConfig c = Config();
+  c.server = SpacesServerURL("127.0.0.1:" + std::to_string(port_), "default", "ctp");
+  EXPECT_EQ(c.server, "https://127.0.0.1:" + std::to_string(port_) + prefix);
+  auto doc = io_.Run(Client(c)->List("/api/v1/namespaces?limit=5"));
+  ASSERT_TRUE(doc.ok()) << doc.error().message;
+  EXPECT_EQ(json::GetString(*doc, "kind"), "NamespaceList");
+  EXPECT_EQ(json::GetString(*doc, "q"), "limit=5");
+}
+
+TEST_F(RestClientTest, JsonConveniencesReturnDocumentsOrStatus) {
+  Route("/api/v1/namespaces/ns/configmaps/cm",
+        [](Request& req, ResponseWriter& w) -> asio::awaitable<void> {
+          Headers h;
+          h.Add("Content-Type", "application/json");
+          if (req.method == "GET") {
+            co_await w.Send(200, std::move(h), "{\"metadata\":{\"name\":\"cm\"}}");
+          } else if (req.method == "PATCH") {
+            std::string ct(req.headers.Get("Content-Type").value_or(""));
+            co_await w.Send(200, std::move(h), "{\"ct\":\"" + ct + "\",\"body\":" + req.body + "}");
+          } else if (req.method == "DELETE") {
+            co_await w.Send(200, std::move(h), "{\"kind\":\"Status\",\"status\":\"Success\"}");
+          } else if (req.method == "PUT") {
+            Status st = NewConflict({"", "configmaps"}, "cm", "the object has been modified");
+            co_await w.Send(409, std::move(h), st.ToJson());
+          } else {
+            co_await w.Send(500, Headers(), "plain text failure");
+          }
+        });
+  StartServer();
+  auto client = Client();
+  const std::string path = "/api/v1/namespaces/ns/configmaps/cm";
+  auto got = io_.Run(client->Get(path));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(json::GetString(*json::Find(*got, "metadata"), "name"), "cm");
+
+  auto patched = io_.Run(client->Patch(path, "application/merge-patch+json", "{\"a\":1}"));
+  ASSERT_TRUE(patched.ok());
+  EXPECT_EQ(json::GetString(*patched, "ct"), "application/merge-patch+json");
+  EXPECT_EQ(json::Serialize(*json::Find(*patched, "body")), "{\"a\":1}");
+
+  auto updated = io_.Run(client->Update(path, "{}"));
+  ASSERT_FALSE(updated.ok());
+  EXPECT_EQ(updated.error().code, 409);
+  EXPECT_EQ(updated.error().reason, "Conflict");
+
+  auto created = io_.Run(client->Create(path, "{}"));
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code, 500);
+  EXPECT_EQ(created.error().reason, "InternalError");
+
+  auto deleted = io_.Run(client->Delete(path));
+  ASSERT_TRUE(deleted.ok());
+
+  auto missing = io_.Run(client->Get("/api/v1/namespaces/ns/configmaps/other"));
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().code, 404);
+  EXPECT_EQ(missing.error().reason, "NotFound");
+}
+
+TEST_F(RestClientTest, WatchHelperDecodesEventsOneAtATime) {
+  Route("/api/v1/configmaps", [](Request& req, ResponseWriter& w) -> asio::awaitable<void> {
+    EXPECT_EQ(req.query.Get("watch").value_or(""), "1");
+    co_await w.WriteHeader(200, Headers(), std::nullopt);
+    // Events split at awkward places, one without a trailing newline.
+    co_await w.Write("{\"type\":\"ADDED\",\"object\":{\"metadata\":{\"name\":\"a\\\"}\"}}}\n{\"ty");
+    co_await Sleep(milliseconds(20));
+    co_await w.Write("pe\":\"MODIFIED\",\"object\":{\"metadata\":{\"name\":\"b\"}}}");
+    co_await w.Write(
+        "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"7\"}}}\n");
+    co_await w.Finish();
+  });
+  StartServer();
+  auto client = Client();
+  io_.Run([&]() -> asio::awaitable<void> {
+    auto w = co_await client->Watch("/api/v1/configmaps?resourceVersion=1");
+    EXPECT_TRUE(w.ok());
+    if (!w.ok()) co_return;
+    std::vector<std::string> seen;
+    while (true) {
+      auto ev = co_await (*w)->Next();
+      EXPECT_TRUE(ev.ok());
+      if (!ev.ok() || !ev->has_value()) break;
+      const json::Value* md = json::Find((*ev)->object, "metadata");
+      EXPECT_NE(md, nullptr);
+      if (md == nullptr) break;
+      seen.push_back((*ev)->type + ":" + std::string(json::GetString(*md, "name")) +
+                     std::string(json::GetString(*md, "resourceVersion")));
+    }
+    EXPECT_EQ(seen, (std::vector<std::string>{"ADDED:a\"}", "MODIFIED:b", "BOOKMARK:7"}));
+  }());
+}
+
+TEST_F(RestClientTest, WatchErrorStatusIsReturned) {
+  StartServer();  // no routes: 404 Status
+  auto w = io_.Run(Client()->Watch("/api/v1/nothing"));
+  ASSERT_FALSE(w.ok());
+  EXPECT_EQ(w.error().code, 404);
+}
+
+TEST_F(RestClientTest, StaleKeepAliveConnectionIsReplacedTransparently) {
+  Route("/x", AuthEcho);
+  http::ServerOptions o;
+  o.idle_timeout = milliseconds(100);
+  StartServer(o);
+  auto client = Client();
+  EXPECT_EQ(MustDo(*client, Get("/x")).status, 200);
+  ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
+  EXPECT_EQ(MustDo(*client, Get("/x")).status, 200);
+  EXPECT_EQ(client->stats().handshakes, 2u);
+}
+
+TEST_F(RestClientTest, ManyConcurrentStreamsAndLeakFreeTeardown) {
+  Route("/watch", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.WriteHeader(200, Headers(), std::nullopt);
+    co_await w.Write("{\"type\":\"ADDED\",\"object\":{}}\n");
+    co_await w.WaitClosed();
+  });
+  http::ServerOptions o;
+  o.io_threads = 2;
+  StartServer(o);
+  auto client = Client();
+  constexpr int kStreams = 200;
+  std::vector<std::unique_ptr<Watcher>> watchers;
+  io_.Run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < kStreams; ++i) {
+      auto w = co_await client->Watch("/watch");
+      EXPECT_TRUE(w.ok());
+      if (!w.ok()) co_return;
+      auto ev = co_await (*w)->Next();
+      EXPECT_TRUE(ev.ok() && ev->has_value());
+      watchers.push_back(std::move(*w));
+    }
+  }());
+  EXPECT_EQ(server_->active_streams(), static_cast<size_t>(kStreams));
+  EXPECT_EQ(server_->open_connections(), static_cast<size_t>(kStreams));
+  io_.Run([&]() -> asio::awaitable<void> {
+    watchers.clear();
+    co_return;
+  }());
+  EXPECT_TRUE(WaitFor([&] { return server_->active_streams() == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
+}
+
+}  // namespace
+}  // namespace kube::testing
