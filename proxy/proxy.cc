@@ -243,8 +243,10 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
   kube::ResponseStream& s = **stream;
   if (!Ok2xx(s.status())) {
     auto body = co_await s.ReadAll(kMaxErrorBody);
-    co_await w_.Send(s.status(), JsonHeaders(),
-                     tr_.TranslateStatusBody(s.status(), body.ok() ? *body : "", nullptr));
+    // Named locals: g++ 12 double-destroys a conditional's temporary inside co_await.
+    const std::string upstream_body = body.ok() ? *body : std::string();
+    const std::string translated = tr_.TranslateStatusBody(s.status(), upstream_body, nullptr);
+    co_await w_.Send(s.status(), JsonHeaders(), translated);
     co_return;
   }
   const bool written =
@@ -314,8 +316,10 @@ asio::awaitable<void> Exchange::Watch() {
   std::unique_ptr<kube::ResponseStream> s = std::move(*stream);
   if (!Ok2xx(s->status())) {
     auto body = co_await s->ReadAll(kMaxErrorBody);
-    co_await w_.Send(s->status(), JsonHeaders(),
-                     tr_.TranslateStatusBody(s->status(), body.ok() ? *body : "", nullptr));
+    // Named locals: g++ 12 double-destroys a conditional's temporary inside co_await.
+    const std::string upstream_body = body.ok() ? *body : std::string();
+    const std::string translated = tr_.TranslateStatusBody(s->status(), upstream_body, nullptr);
+    co_await w_.Send(s->status(), JsonHeaders(), translated);
     co_return;
   }
   const bool written =
