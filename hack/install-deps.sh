@@ -8,7 +8,7 @@ packages=(
   libboost1.81-dev libssl-dev rapidjson-dev libyaml-cpp-dev libsodium-dev libgoogle-glog-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang-14 libclang-rt-14-dev   # libFuzzer (-DFUZZ=ON)
-  nginx-light wrk procps        # benchmarks: nginx baseline, load generator, /proc readers
+  nginx-light wrk procps curl   # benchmarks (nginx baseline, wrk), /proc readers; curl in tests
 )
 
 missing=()

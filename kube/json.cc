@@ -1,13 +1,87 @@
 #include "kube/json.h"
 
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
 namespace kube::json {
+
+namespace {
+
+// Deepest nesting of objects/arrays accepted: RapidJSON's parser, writer and deep copies (and
+// our own tree walks) recurse once per level, so untrusted text nested deeper could overflow a
+// thread's stack (found by tests/fuzz; kube-apiserver's decoder stops at 10000 levels).
+constexpr int kMaxDepth = 1000;
+
+// The document's own handler, refusing to open a level beyond kMaxDepth (the reader then stops
+// with kParseErrorTermination before recursing any further).
+struct DepthLimitedHandler {
+  Document& d;
+  int depth = 0;
+  bool Null() { return d.Null(); }
+  bool Bool(bool b) { return d.Bool(b); }
+  bool Int(int i) { return d.Int(i); }
+  bool Uint(unsigned i) { return d.Uint(i); }
+  bool Int64(int64_t i) { return d.Int64(i); }
+  bool Uint64(uint64_t i) { return d.Uint64(i); }
+  bool Double(double v) { return d.Double(v); }
+  // Numbers arrive as text (kParseNumbersAsStringsFlag) and are converted here, exactly:
+  // RapidJSON's default conversion is off by up to 3 ULP (5e200 came back as
+  // 4.9999999999999998e200) and its full-precision one has undefined behaviour on inputs like
+  // 0e-241 (both found by fuzzing). Integers keep RapidJSON's typing (Int/Uint/Int64/Uint64).
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    const std::string text(s, n);  // NUL-terminated for strtod
+    const char* end = text.data() + text.size();
+    if (text.find_first_of(".eE") == std::string::npos) {
+      if (text[0] == '-') {
+        int64_t i = 0;
+        auto r = std::from_chars(text.data(), end, i);
+        if (r.ec == std::errc() && r.ptr == end) {
+          return i >= INT32_MIN ? d.Int(static_cast<int>(i)) : d.Int64(i);
+        }
+      } else {
+        uint64_t u = 0;
+        auto r = std::from_chars(text.data(), end, u);
+        if (r.ec == std::errc() && r.ptr == end) {
+          return u <= UINT32_MAX ? d.Uint(static_cast<unsigned>(u)) : d.Uint64(u);
+        }
+      }
+    }
+    char* stop = nullptr;
+    double v = std::strtod(text.c_str(), &stop);  // correctly rounded; "C" locale
+    if (stop != end || std::isinf(v)) return false;  // too big for a double (as RapidJSON)
+    return d.Double(v);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return d.String(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return d.Key(s, n, copy); }
+  bool StartObject() { return ++depth <= kMaxDepth && d.StartObject(); }
+  bool EndObject(rapidjson::SizeType n) { --depth; return d.EndObject(n); }
+  bool StartArray() { return ++depth <= kMaxDepth && d.StartArray(); }
+  bool EndArray(rapidjson::SizeType n) { --depth; return d.EndArray(n); }
+};
+
+}  // namespace
 
 std::optional<Document> Parse(std::string_view text) {
   Document doc;
   // Without kParseStopWhenDoneFlag, anything but whitespace after the value is an error, as for
   // encoding/json.
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError()) return std::nullopt;
+  bool ok = false;
+  auto generate = [&](Document& d) {
+    DepthLimitedHandler h{d};
+    rapidjson::MemoryStream ms(text.data(), text.size());
+    rapidjson::Reader reader;
+    ok = !reader.Parse<rapidjson::kParseNumbersAsStringsFlag>(ms, h).IsError();
+    return ok;
+  };
+  doc.Populate(generate);
+  if (!ok) return std::nullopt;
   return doc;
 }
 

@@ -58,27 +58,26 @@ void DedupeMembers(Value& v, json::Allocator& a) {
   }
   if (!dup) return;
   seen.clear();
-  std::vector<Value*> keep;  // from last to first
+  std::unordered_set<const Value*> keep;  // the last member of each name
   for (auto it = v.MemberEnd(); it != v.MemberBegin();) {
     --it;
-    if (seen.insert(json::View(it->name)).second) keep.push_back(&it->value);
+    if (seen.insert(json::View(it->name)).second) keep.insert(&it->value);
   }
   Value out(rapidjson::kObjectType);
   for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
-    for (Value* k : keep) {
-      if (k == &it->value) {
-        out.AddMember(Value(it->name, a), Value(it->value, a), a);
-        break;
-      }
-    }
+    if (keep.count(&it->value)) out.AddMember(Value(it->name, a), Value(it->value, a), a);
   }
   v = std::move(out);
 }
 
 // YAML -> JSON value (yaml-cpp). Plain scalars are typed like YAML 1.1's core schema subset
 // kube's YAML decoder (sigs.k8s.io/yaml) accepts for these documents.
-bool YamlToJson(const YAML::Node& n, Value& out, json::Allocator& a, int depth) {
-  if (depth > 200) return false;
+// `budget`: JSON values still allowed. Aliases share nodes, so a small document can expand
+// exponentially ("billion laughs", CVE-2019-11253 in kube): the caller allows about one value per
+// byte of input, more than any document without aliases needs.
+bool YamlToJson(const YAML::Node& n, Value& out, json::Allocator& a, int depth, size_t& budget) {
+  if (depth > 200 || budget == 0) return false;
+  --budget;
   switch (n.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -88,7 +87,7 @@ bool YamlToJson(const YAML::Node& n, Value& out, json::Allocator& a, int depth) 
       out.SetArray();
       for (const auto& e : n) {
         Value v;
-        if (!YamlToJson(e, v, a, depth + 1)) return false;
+        if (!YamlToJson(e, v, a, depth + 1, budget)) return false;
         out.PushBack(std::move(v), a);
       }
       return true;
@@ -97,7 +96,7 @@ bool YamlToJson(const YAML::Node& n, Value& out, json::Allocator& a, int depth) 
       for (const auto& kv : n) {
         if (!kv.first.IsScalar()) return false;
         Value v;
-        if (!YamlToJson(kv.second, v, a, depth + 1)) return false;
+        if (!YamlToJson(kv.second, v, a, depth + 1, budget)) return false;
         json::SetMember(out, kv.first.Scalar(), std::move(v), a);
       }
       return true;
@@ -311,9 +310,13 @@ kube::Result<kube::http::Query> Translator::TranslateQuery(const kube::http::Que
     labels = std::move(std::get<kube::LabelSelector>(parsed));
   }
   auto label_eq = [](std::string_view key, bool not_equals, std::string value) {
-    return kube::LabelRequirement{
-        std::string(key), not_equals ? kube::LabelOperator::kNotEquals : kube::LabelOperator::kEquals,
-        {std::move(value)}};
+    auto op = not_equals ? kube::LabelOperator::kNotEquals : kube::LabelOperator::kEquals;
+    // A field value no label can hold (control characters, ',', ' ', ...) names no object:
+    // "" says exactly that ("=" selects none of ours, "!=" all) and keeps the upstream selector
+    // well-formed (a raw value broke it; found by fuzzing).
+    auto r = kube::LabelSelector::NewRequirement(std::string(key), op, {value});
+    if (auto* req = std::get_if<kube::LabelRequirement>(&r)) return std::move(*req);
+    return kube::LabelRequirement{std::string(key), op, {""}};
   };
   kube::FieldSelector fields_out;
   if (auto fs = in.Get("fieldSelector")) {
@@ -358,18 +361,21 @@ kube::Result<json::Document> Translator::DecodeBody(std::string_view body, BodyT
   if (type == BodyType::kYaml || type == BodyType::kApplyPatch) {
     try {
       YAML::Node node = YAML::Load(std::string(body));
-      if (!YamlToJson(node, doc, doc.GetAllocator(), 0)) {
+      size_t budget = body.size() + 1024;
+      if (!YamlToJson(node, doc, doc.GetAllocator(), 0, budget)) {
         return kube::NewBadRequest("error decoding YAML: unsupported YAML document");
       }
     } catch (const YAML::Exception& e) {
       return kube::NewBadRequest(std::string("error decoding YAML: ") + e.what());
     }
   } else {
-    doc.Parse(body.data(), body.size());
-    if (doc.HasParseError()) {
+    // json::Parse: also refuses nesting deeper than the stack can take (found by fuzzing).
+    auto parsed = json::Parse(body);
+    if (!parsed) {
       return kube::NewBadRequest(
           "couldn't get version/kind; json parse error: invalid JSON in the request body");
     }
+    doc = std::move(*parsed);
   }
   DedupeMembers(doc, doc.GetAllocator());
   return doc;
@@ -799,10 +805,9 @@ bool Translator::TranslateObject(Value& obj, json::Allocator& a) const {
   }
   json::RemoveMember(meta, "ownerReferences");
   if (!owners.empty()) {
-    json::Document parsed;
-    parsed.Parse(owners.data(), owners.size());
-    if (!parsed.HasParseError() && parsed.IsArray()) {
-      json::SetMember(meta, "ownerReferences", Value(parsed, a), a);
+    auto parsed = json::Parse(owners);
+    if (parsed && parsed->IsArray()) {
+      json::SetMember(meta, "ownerReferences", Value(*parsed, a), a);
     }
   }
   RemoveReservedKeys(meta, "labels");
@@ -883,10 +888,9 @@ bool Translator::TranslateTableRow(Value& row, json::Allocator& a, const TableCo
 }
 
 kube::Result<std::optional<std::string>> Translator::TranslateItemText(std::string_view text) const {
-  json::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError())
-    return kube::NewInternalError("invalid object in the control plane's response");
+  auto parsed = json::Parse(text);  // depth-limited
+  if (!parsed) return kube::NewInternalError("invalid object in the control plane's response");
+  json::Document& doc = *parsed;
   if (!TranslateObject(doc, doc.GetAllocator())) return std::optional<std::string>();
   return std::optional<std::string>(json::Serialize(doc));
 }
@@ -894,10 +898,9 @@ kube::Result<std::optional<std::string>> Translator::TranslateItemText(std::stri
 kube::Result<std::optional<std::string>> Translator::TranslateRowText(std::string_view text,
                                                                       const TableColumns& cols,
                                                                       bool keep_object) const {
-  json::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError())
-    return kube::NewInternalError("invalid table row in the control plane's response");
+  auto parsed = json::Parse(text);  // depth-limited
+  if (!parsed) return kube::NewInternalError("invalid table row in the control plane's response");
+  json::Document& doc = *parsed;
   if (!TranslateTableRow(doc, doc.GetAllocator(), cols, keep_object))
     return std::optional<std::string>();
   return std::optional<std::string>(json::Serialize(doc));
@@ -933,10 +936,10 @@ bool Translator::TranslateDocument(json::Document& doc, bool keep_table_objects)
 
 kube::Result<std::optional<std::string>> Translator::TranslateWatchEvent(
     std::string_view text, bool keep_table_objects) const {
-  json::Document doc;
-  doc.Parse(text.data(), text.size());
-  if (doc.HasParseError() || !doc.IsObject())
+  auto parsed = json::Parse(text);  // depth-limited
+  if (!parsed || !parsed->IsObject())
     return kube::NewInternalError("invalid watch event from the control plane");
+  json::Document& doc = *parsed;
   std::string_view type = json::GetString(doc, "type");
   Value* obj = json::Find(doc, "object");
   if (!obj || !obj->IsObject())
