@@ -157,7 +157,13 @@ std::optional<std::vector<std::string>> StringList(const json::Value& data, std:
   if (v == nullptr || !v->IsString()) return std::nullopt;
   auto doc = json::Parse(json::View(*v));
   std::vector<std::string> out;
-  if (!doc || !doc->IsArray()) return out;  // malformed: treat as empty
+  if (!doc || !doc->IsArray()) {
+    // Malformed: keep the value we had (kube refuses to load such a ConfigMap). Treating it as
+    // empty would turn an allowed-names list into "any certificate from the CA".
+    LOG(WARNING) << "extension-apiserver-authentication: " << key
+                 << " is not a JSON string array; keeping the previous value";
+    return std::nullopt;
+  }
   for (const auto& item : doc->GetArray()) {
     if (item.IsString() && item.GetStringLength() > 0) out.emplace_back(json::View(item));
   }

@@ -144,9 +144,11 @@ class Exchange {
       co_return tr_.TranslateStatus(kube::RestClient::ErrorFromResponse(resp->status, resp->body),
                                     &target);
     }
-    cur.doc.Parse(resp->body.data(), resp->body.size());
-    if (cur.doc.HasParseError() || !cur.doc.IsObject())
+    auto parsed = json::Parse(resp->body);  // depth-limited, exact numbers
+    if (!parsed || !parsed->IsObject()) {
       co_return kube::NewInternalError("invalid response from the control plane");
+    }
+    cur.doc.Swap(*parsed);
     cur.exists = true;
     cur.foreign = !tr_.Owner(cur.doc).has_value();
     if (const auto* uid = json::FindPath(cur.doc, "metadata.uid")) cur.uid = json::View(*uid);
