@@ -275,6 +275,7 @@ kube::Result<uint16_t> ConnectorServer::Start() {
     co.service_name = o.service_name;
     co.ca_bundle_pem = m.cert.ca_bundle_pem;
     co.leader_election = o.leader_election;
+    co.sync_connection_secrets = true;  // issue 7: copies back to the app namespaces (leader only)
     m.controller =
         std::make_unique<discovery::Controller>(cex, m.control_plane, m.app, co, m.publisher);
     m.controller->Start();
