@@ -15,5 +15,9 @@ cmake --build "$build_dir" -j "$jobs"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/hack/lsan.supp}
-cd "$build_dir"
-ctest --output-on-failure -j "$jobs" --timeout 600 "$@"
+(cd "$build_dir" && ctest --output-on-failure -j "$jobs" --timeout 600 "$@")
+
+# Every libFuzzer target briefly over its corpus and kept reproducers (issue 8). FUZZ=0 skips.
+if [ "${FUZZ:-1}" != "0" ]; then
+  FUZZ_CI_SECONDS=${FUZZ_CI_SECONDS:-10} bash hack/fuzz.sh --ci
+fi
