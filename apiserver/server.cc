@@ -431,10 +431,7 @@ int RunServe(const Options& options) {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  // Everything is stopped gracefully by Shutdown(); the process exits right after, so the server
-  // object is deliberately not destroyed (its teardown would only free memory, and a teardown
-  // bug in a dependency must never turn a clean exit into a crash).
-  auto* server = new ConnectorServer(options);
+  auto server = std::make_unique<ConnectorServer>(options);
   auto port = server->Start();
   if (!port.ok()) {
     LOG(ERROR) << "cannot start: " << port.error().message;

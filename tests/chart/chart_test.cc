@@ -210,8 +210,8 @@ TEST_P(ValidValuesTest, ValidatesAfterMergeOntoDefaults) {
       << ::testing::PrintToString(errors);
   EXPECT_TRUE(Validate(schema, user, &errors)) << ::testing::PrintToString(errors);
   // Every example names a claim namespace (the chart's render fails without one).
-  const Value* ns =
-      Lookup(MergeValues(defaults, user), {"spaces", "controlPlane", "claimNamespace"});
+  const Value merged = MergeValues(defaults, user);  // Lookup points into it: keep it alive
+  const Value* ns = Lookup(merged, {"spaces", "controlPlane", "claimNamespace"});
   ASSERT_NE(ns, nullptr);
   EXPECT_FALSE(ns->s.empty());
 }

@@ -151,20 +151,9 @@ spec:
     if (connector_) connector_->Shutdown();
     if (app_) app_->Stop();
     if (cp_) cp_->Stop();
-    // Everything is stopped. Destroying the objects currently corrupts the heap inside
-    // dependencies (kube::http::Server::~Server frees its io_context before its strands;
-    // discovery::Controller::Stop drops one reference too many): see
-    // /work/team/requests-{net,discovery}.md. Until those are fixed the objects are leaked at
-    // process exit; MCP_IT_DESTROY=1 destroys them.
-    if (std::getenv("MCP_IT_DESTROY") != nullptr) {
-      connector_.reset();
-      app_.reset();
-      cp_.reset();
-    } else {
-      (void)connector_.release();
-      (void)app_.release();
-      (void)cp_.release();
-    }
+    connector_.reset();
+    app_.reset();
+    cp_.reset();
     if (!dir_.empty() && std::getenv("MCP_KEEP_TMP") == nullptr) fs::remove_all(dir_);
   }
 

@@ -81,14 +81,8 @@ class BinaryShutdownTest : public ::testing::Test {
     }
     if (app_) app_->Stop();
     if (cp_) cp_->Stop();
-    // See ConnectorTest::TearDownTestSuite: fakekube's http::Server teardown corrupts the heap.
-    if (std::getenv("MCP_IT_DESTROY") != nullptr) {
-      app_.reset();
-      cp_.reset();
-    } else {
-      (void)app_.release();
-      (void)cp_.release();
-    }
+    app_.reset();
+    cp_.reset();
     if (std::getenv("MCP_KEEP_TMP") == nullptr) fs::remove_all(dir_);
   }
 
