@@ -21,12 +21,12 @@ struct PrinterColumn {
 };
 
 struct APIResource {
-  std::string group;     // "" for the core group
-  std::string version;   // "v1alpha1"
-  std::string resource;  // plural, "kubernetesclusters"
-  std::string singular;  // "kubernetescluster"
-  std::string kind;      // "KubernetesCluster"
-  std::string list_kind; // "KubernetesClusterList"
+  std::string group;      // "" for the core group
+  std::string version;    // "v1alpha1"
+  std::string resource;   // plural, "kubernetesclusters"
+  std::string singular;   // "kubernetescluster"
+  std::string kind;       // "KubernetesCluster"
+  std::string list_kind;  // "KubernetesClusterList"
   bool namespaced = true;
   std::vector<std::string> verbs;  // discovery verbs
   std::vector<std::string> short_names;

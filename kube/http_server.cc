@@ -167,8 +167,7 @@ class Session final : public SessionBase, public ResponseWriter {
  public:
   using Stream = std::conditional_t<kTls, TlsStream, TcpStream>;
 
-  Session(Server::Impl* server, tcp::socket socket, std::shared_ptr<ssl::context> ctx,
-          uint64_t id)
+  Session(Server::Impl* server, tcp::socket socket, std::shared_ptr<ssl::context> ctx, uint64_t id)
       : server_(server),
         ctx_(std::move(ctx)),
         stream_(MakeStream(std::move(socket), ctx_.get())),
@@ -216,8 +215,8 @@ class Session final : public SessionBase, public ResponseWriter {
     }
     header_sent_ = true;
     status_ = status;
-    const bool no_body = head_request_ || status == 204 || status == 304 ||
-                         (status >= 100 && status < 200);
+    const bool no_body =
+        head_request_ || status == 204 || status == 304 || (status >= 100 && status < 200);
     if (content_length) {
       remaining_ = *content_length;
     } else if (!no_body && http10_) {
@@ -235,8 +234,8 @@ class Session final : public SessionBase, public ResponseWriter {
     head_.append(reason.data(), reason.size());
     head_ += "\r\n";
     for (const auto& [name, value] : headers) {
-      if (EqualsIgnoreCase(name, "Content-Length") ||
-          EqualsIgnoreCase(name, "Transfer-Encoding") || EqualsIgnoreCase(name, "Connection")) {
+      if (EqualsIgnoreCase(name, "Content-Length") || EqualsIgnoreCase(name, "Transfer-Encoding") ||
+          EqualsIgnoreCase(name, "Connection")) {
         continue;
       }
       if (!ValidHeaderName(name) || !ValidHeaderValue(value)) {
@@ -364,8 +363,7 @@ class Session final : public SessionBase, public ResponseWriter {
     for (size_t i = 0; i < count; ++i) bufs[n++] = body[i];
     if (n == 0) co_return true;
     if (!monitor_active_) Lowest().expires_after(server_->opts.write_timeout);
-    auto [ec, written] =
-        co_await asio::async_write(stream_, std::span(bufs.data(), n), kTuple);
+    auto [ec, written] = co_await asio::async_write(stream_, std::span(bufs.data(), n), kTuple);
     if (ec) {
       VLOG(4) << "[C" << id_ << "][S" << stream_id_ << "] write failed: " << ec.message();
       failed_ = true;
@@ -388,9 +386,8 @@ class Session final : public SessionBase, public ResponseWriter {
 
   void ArmMonitorRead() {
     auto self = std::static_pointer_cast<Session>(shared_from_this());
-    stream_.async_read_some(buffer_.prepare(kReadChunk), [self](beast::error_code ec, size_t n) {
-      self->OnMonitorRead(ec, n);
-    });
+    stream_.async_read_some(buffer_.prepare(kReadChunk),
+                            [self](beast::error_code ec, size_t n) { self->OnMonitorRead(ec, n); });
   }
 
   void OnMonitorRead(beast::error_code ec, size_t n) {
@@ -459,8 +456,8 @@ class Session final : public SessionBase, public ResponseWriter {
     {
       auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, *parser_, kTuple);
       if (ec == bhttp::error::body_limit) {  // Content-Length over the limit
-        co_await SendLocalError(NewRequestEntityTooLarge(
-            "limit is " + std::to_string(o.max_body_bytes)));
+        co_await SendLocalError(
+            NewRequestEntityTooLarge("limit is " + std::to_string(o.max_body_bytes)));
         co_return false;
       }
       if (ec == bhttp::error::header_limit || ec == bhttp::error::buffer_overflow) {
@@ -485,23 +482,23 @@ class Session final : public SessionBase, public ResponseWriter {
     http10_ = msg.version() < 11;
     keep_alive_ = msg.keep_alive();
     if (auto len = parser_->content_length(); len && *len > o.max_body_bytes) {
-      co_await SendLocalError(NewRequestEntityTooLarge(
-          "limit is " + std::to_string(o.max_body_bytes)));
+      co_await SendLocalError(
+          NewRequestEntityTooLarge("limit is " + std::to_string(o.max_body_bytes)));
       co_return false;
     }
     if (!parser_->is_done()) {
       auto expect = msg[bhttp::field::expect];
       if (beast::iequals(expect, "100-continue")) {
         Lowest().expires_after(o.write_timeout);
-        auto [ec, n] = co_await asio::async_write(
-            stream_, asio::const_buffer(kContinue, 25), kTuple);
+        auto [ec, n] =
+            co_await asio::async_write(stream_, asio::const_buffer(kContinue, 25), kTuple);
         if (ec) co_return false;
       }
       Lowest().expires_after(o.body_timeout);
       auto [ec, n] = co_await bhttp::async_read(stream_, buffer_, *parser_, kTuple);
       if (ec == bhttp::error::body_limit) {
-        co_await SendLocalError(NewRequestEntityTooLarge(
-            "limit is " + std::to_string(o.max_body_bytes)));
+        co_await SendLocalError(
+            NewRequestEntityTooLarge("limit is " + std::to_string(o.max_body_bytes)));
         co_return false;
       }
       if (ec) {
@@ -545,8 +542,9 @@ class Session final : public SessionBase, public ResponseWriter {
     if (threw) {
       if (!header_sent_ && !failed_) {
         keep_alive_ = false;
-        Status st = NewInternalError("an error on the server has prevented the request from "
-                                     "succeeding");
+        Status st = NewInternalError(
+            "an error on the server has prevented the request from "
+            "succeeding");
         co_await Send(st.code, JsonHeaders(), st.ToJson());
       } else {
         keep_alive_ = false;

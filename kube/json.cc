@@ -54,16 +54,22 @@ struct DepthLimitedHandler {
       }
     }
     char* stop = nullptr;
-    double v = std::strtod(text.c_str(), &stop);  // correctly rounded; "C" locale
+    double v = std::strtod(text.c_str(), &stop);     // correctly rounded; "C" locale
     if (stop != end || std::isinf(v)) return false;  // too big for a double (as RapidJSON)
     return d.Double(v);
   }
   bool String(const char* s, rapidjson::SizeType n, bool copy) { return d.String(s, n, copy); }
   bool Key(const char* s, rapidjson::SizeType n, bool copy) { return d.Key(s, n, copy); }
   bool StartObject() { return ++depth <= kMaxDepth && d.StartObject(); }
-  bool EndObject(rapidjson::SizeType n) { --depth; return d.EndObject(n); }
+  bool EndObject(rapidjson::SizeType n) {
+    --depth;
+    return d.EndObject(n);
+  }
   bool StartArray() { return ++depth <= kMaxDepth && d.StartArray(); }
-  bool EndArray(rapidjson::SizeType n) { --depth; return d.EndArray(n); }
+  bool EndArray(rapidjson::SizeType n) {
+    --depth;
+    return d.EndArray(n);
+  }
 };
 
 }  // namespace

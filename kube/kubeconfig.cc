@@ -25,8 +25,7 @@ bool Base64Decode(std::string_view in, std::string& out) {
   out.assign(in.size() * 3 / 4 + 3, '\0');
   size_t len = 0;
   if (sodium_base642bin(reinterpret_cast<unsigned char*>(out.data()), out.size(), in.data(),
-                        in.size(), " \t\r\n", &len, nullptr,
-                        sodium_base64_VARIANT_ORIGINAL) != 0) {
+                        in.size(), " \t\r\n", &len, nullptr, sodium_base64_VARIANT_ORIGINAL) != 0) {
     sodium_memzero(out.data(), out.size());
     out.clear();
     return false;

@@ -94,22 +94,38 @@ void AppendUint(std::string& out, uint64_t v) {
 
 std::string_view ReasonForCode(int code) {
   switch (code) {
-    case 400: return "BadRequest";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "NotFound";
-    case 405: return "MethodNotAllowed";
-    case 406: return "NotAcceptable";
-    case 409: return "Conflict";
-    case 410: return "Expired";
-    case 413: return "RequestEntityTooLarge";
-    case 415: return "UnsupportedMediaType";
-    case 422: return "Invalid";
-    case 429: return "TooManyRequests";
-    case 500: return "InternalError";
-    case 503: return "ServiceUnavailable";
-    case 504: return "Timeout";
-    default: return "";
+    case 400:
+      return "BadRequest";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "NotFound";
+    case 405:
+      return "MethodNotAllowed";
+    case 406:
+      return "NotAcceptable";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Expired";
+    case 413:
+      return "RequestEntityTooLarge";
+    case 415:
+      return "UnsupportedMediaType";
+    case 422:
+      return "Invalid";
+    case 429:
+      return "TooManyRequests";
+    case 500:
+      return "InternalError";
+    case 503:
+      return "ServiceUnavailable";
+    case 504:
+      return "Timeout";
+    default:
+      return "";
   }
 }
 
@@ -227,8 +243,8 @@ class RestClientImpl final : public RestClient,
 
   Status Unreachable(std::string_view what, const boost::system::error_code& ec) {
     transport_errors_.fetch_add(1, std::memory_order_relaxed);
-    Status st = NewServiceUnavailable("server " + display_ + " unreachable: " +
-                                      std::string(what) + ": " + ec.message());
+    Status st = NewServiceUnavailable("server " + display_ + " unreachable: " + std::string(what) +
+                                      ": " + ec.message());
     st.details_token = "upstream_unreachable";
     return st;
   }
@@ -293,8 +309,7 @@ class RestClientImpl final : public RestClient,
   std::atomic<uint64_t> requests_{0}, handshakes_{0}, reused_{0}, transport_errors_{0};
 };
 
-asio::awaitable<Result<std::unique_ptr<Conn>>> RestClientImpl::Connect(
-    Clock::time_point deadline) {
+asio::awaitable<Result<std::unique_ptr<Conn>>> RestClientImpl::Connect(Clock::time_point deadline) {
   auto c = std::make_unique<Conn>();
   beast::tcp_stream stream(ex_);
   boost::system::error_code ec;
@@ -502,8 +517,8 @@ class ResponseStreamImpl final : public ResponseStream {
 
   asio::awaitable<Result<std::string_view>> Read() override {
     if (done_) co_return std::string_view();
-    if (failed_ || !conn_) co_return client_->Unreachable("reading response body",
-                                                          asio::error::not_connected);
+    if (failed_ || !conn_)
+      co_return client_->Unreachable("reading response body", asio::error::not_connected);
     if (!chunk_ || grow_) {
       if (grow_) chunk_size_ = std::min(chunk_size_ * 2, kStreamChunkMax);
       grow_ = false;
@@ -603,8 +618,8 @@ asio::awaitable<Result<std::unique_ptr<ResponseStream>>> RestClientImpl::Stream(
       co_return MapError("reading response", ec);
     }
     c->lowest().expires_never();  // the body streams for as long as it takes
-    std::unique_ptr<ResponseStream> s = std::make_unique<ResponseStreamImpl>(
-        shared_from_this(), std::move(c), std::move(parser));
+    std::unique_ptr<ResponseStream> s =
+        std::make_unique<ResponseStreamImpl>(shared_from_this(), std::move(c), std::move(parser));
     co_return std::move(s);
   }
   co_return Unreachable("sending request", asio::error::connection_reset);
@@ -666,8 +681,8 @@ asio::awaitable<Result<std::string>> ResponseStream::ReadAll(size_t max_bytes) {
     if (!chunk.ok()) co_return std::move(chunk).error();
     if (chunk->empty()) co_return out;
     if (out.size() + chunk->size() > max_bytes) {
-      co_return NewRequestEntityTooLarge("response body larger than " +
-                                         std::to_string(max_bytes) + " bytes");
+      co_return NewRequestEntityTooLarge("response body larger than " + std::to_string(max_bytes) +
+                                         " bytes");
     }
     out.append(*chunk);
   }
@@ -747,8 +762,8 @@ asio::awaitable<Result<json::Document>> RestClient::Update(std::string path, std
 asio::awaitable<Result<json::Document>> RestClient::Patch(std::string path,
                                                           std::string content_type,
                                                           std::string body) {
-  co_return ToDocument(co_await Do(
-      JsonRequest("PATCH", std::move(path), std::move(body), std::move(content_type))));
+  co_return ToDocument(
+      co_await Do(JsonRequest("PATCH", std::move(path), std::move(body), std::move(content_type))));
 }
 
 asio::awaitable<Result<json::Document>> RestClient::Delete(std::string path, std::string body) {

@@ -98,8 +98,8 @@ class RestClient {
   // or a generic Status with the code when the body is not one).
   asio::awaitable<Result<json::Document>> Get(std::string path);
   asio::awaitable<Result<json::Document>> List(std::string path) { return Get(std::move(path)); }
-  asio::awaitable<Result<json::Document>> Create(std::string path, std::string body);   // POST
-  asio::awaitable<Result<json::Document>> Update(std::string path, std::string body);   // PUT
+  asio::awaitable<Result<json::Document>> Create(std::string path, std::string body);  // POST
+  asio::awaitable<Result<json::Document>> Update(std::string path, std::string body);  // PUT
   // content_type e.g. "application/merge-patch+json", "application/json-patch+json",
   // "application/apply-patch+yaml".
   asio::awaitable<Result<json::Document>> Patch(std::string path, std::string content_type,

@@ -11,7 +11,7 @@ namespace kube {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}        // NOLINT
+  Result(T value) : v_(std::in_place_index<0>, std::move(value)) {}       // NOLINT
   Result(Status error) : v_(std::in_place_index<1>, std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }

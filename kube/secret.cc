@@ -127,8 +127,8 @@ Result<SecretString> SecretString::FromFile(const std::string& path, bool trim) 
   }
   std::string_view v(buf);
   if (trim) {
-    while (!v.empty() && (v.back() == '\n' || v.back() == '\r' || v.back() == ' ' ||
-                          v.back() == '\t')) {
+    while (!v.empty() &&
+           (v.back() == '\n' || v.back() == '\r' || v.back() == ' ' || v.back() == '\t')) {
       v.remove_suffix(1);
     }
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n')) {

@@ -47,21 +47,22 @@ struct Status {
 Status NewNotFound(const GroupResource& gr, std::string_view name);
 Status NewAlreadyExists(const GroupResource& gr, std::string_view name);
 Status NewConflict(const GroupResource& gr, std::string_view name, std::string_view err);
-Status NewInvalid(std::string_view kind_group, std::string_view name,
-                  std::vector<StatusCause> causes);  // kind_group e.g. "KubernetesCluster.k8s.starter.org"
+Status NewInvalid(
+    std::string_view kind_group, std::string_view name,
+    std::vector<StatusCause> causes);  // kind_group e.g. "KubernetesCluster.k8s.starter.org"
 Status NewBadRequest(std::string_view reason);
 Status NewUnauthorized(std::string_view reason);
 Status NewForbidden(const GroupResource& gr, std::string_view name, std::string_view err);
 Status NewMethodNotSupported(const GroupResource& gr, std::string_view action);
-Status NewGone(std::string_view message);                 // 410 reason "Gone"
-Status NewResourceExpired(std::string_view message);      // 410 reason "Expired"
+Status NewGone(std::string_view message);             // 410 reason "Gone"
+Status NewResourceExpired(std::string_view message);  // 410 reason "Expired"
 Status NewRequestEntityTooLarge(std::string_view message);
 Status NewUnsupportedMediaType(std::string_view content_type);
-Status NewNotAcceptable(std::string_view message);        // 406
-Status NewServiceUnavailable(std::string_view reason);    // 503
-Status NewTimeout(std::string_view message, int retry_after_seconds);  // 504 "Timeout"
+Status NewNotAcceptable(std::string_view message);                             // 406
+Status NewServiceUnavailable(std::string_view reason);                         // 503
+Status NewTimeout(std::string_view message, int retry_after_seconds);          // 504 "Timeout"
 Status NewTooManyRequests(std::string_view message, int retry_after_seconds);  // 429
 Status NewInternalError(std::string_view err);
-Status NewRequestHeaderFieldsTooLarge();                  // 431
+Status NewRequestHeaderFieldsTooLarge();  // 431
 
 }  // namespace kube

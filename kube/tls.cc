@@ -121,9 +121,8 @@ bool AddName(X509_NAME* name, const char* field, std::string_view value) {
 }
 
 // A certificate skeleton: version 3, serial, validity, key, subject.
-Result<X509Ptr> NewCert(EVP_PKEY* key, std::string_view cn,
-                        const std::vector<std::string>& orgs, std::chrono::seconds validity,
-                        std::chrono::seconds skew) {
+Result<X509Ptr> NewCert(EVP_PKEY* key, std::string_view cn, const std::vector<std::string>& orgs,
+                        std::chrono::seconds validity, std::chrono::seconds skew) {
   X509Ptr cert(X509_new());
   if (!cert || !X509_set_version(cert.get(), 2) || !SetSerial(cert.get())) {
     return TlsError("cannot create certificate");
@@ -150,8 +149,7 @@ Result<KeyPair> GenerateCA(std::string_view common_name, std::chrono::seconds va
   if (!X509_set_issuer_name(c, X509_get_subject_name(c)) ||
       !AddExt(c, c, NID_basic_constraints, "critical,CA:TRUE") ||
       !AddExt(c, c, NID_key_usage, "critical,digitalSignature,keyEncipherment,keyCertSign") ||
-      !AddExt(c, c, NID_subject_key_identifier, "hash") ||
-      !X509_sign(c, key.get(), EVP_sha256())) {
+      !AddExt(c, c, NID_subject_key_identifier, "hash") || !X509_sign(c, key.get(), EVP_sha256())) {
     return TlsError("cannot build CA certificate");
   }
   auto pem = CertToPem(c);
@@ -168,8 +166,8 @@ Result<KeyPair> GenerateSigned(const KeyPair& ca, const CertificateSpec& spec) {
   if (!ca_key.ok()) return std::move(ca_key).error();
   PkeyPtr key(EVP_EC_gen("P-256"));
   if (!key) return TlsError("cannot generate EC key");
-  auto cert = NewCert(key.get(), spec.common_name, spec.organizations, spec.validity,
-                      spec.not_before_skew);
+  auto cert =
+      NewCert(key.get(), spec.common_name, spec.organizations, spec.validity, spec.not_before_skew);
   if (!cert.ok()) return std::move(cert).error();
   X509* c = cert->get();
   X509* issuer = ca_cert->get();
@@ -448,8 +446,7 @@ Result<std::shared_ptr<asio::ssl::context>> MakeClientContext(const ClientTLSOpt
     auto key = LoadKey(options.client_key_pem);
     if (!key.ok()) return std::move(key).error();
     SSL_CTX* native = ctx->native_handle();
-    if (SSL_CTX_use_PrivateKey(native, key->get()) != 1 ||
-        SSL_CTX_check_private_key(native) != 1) {
+    if (SSL_CTX_use_PrivateKey(native, key->get()) != 1 || SSL_CTX_check_private_key(native) != 1) {
       return TlsError("client key does not match the certificate");
     }
   }
@@ -538,8 +535,8 @@ std::shared_ptr<asio::ssl::context> ServerCredential::Current() {
   int64_t next = next_check_ns_.load(std::memory_order_relaxed);
   if (now >= next &&
       next_check_ns_.compare_exchange_strong(
-          next, now + std::chrono::duration_cast<std::chrono::nanoseconds>(check_interval_)
-                          .count())) {
+          next,
+          now + std::chrono::duration_cast<std::chrono::nanoseconds>(check_interval_).count())) {
     ReloadIfChanged();
   }
   std::lock_guard<std::mutex> lock(mu_);

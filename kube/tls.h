@@ -91,9 +91,9 @@ Result<std::shared_ptr<asio::ssl::context>> MakeServerContext(std::string_view c
                                                               const SecretString& key_pem);
 
 struct ClientTLSOptions {
-  std::string ca_pem;                // trusted CAs; empty = system default paths
+  std::string ca_pem;  // trusted CAs; empty = system default paths
   bool insecure_skip_verify = false;
-  std::string client_cert_pem;       // optional client certificate (chain)
+  std::string client_cert_pem;  // optional client certificate (chain)
   SecretString client_key_pem;
 };
 // A client context (TLS 1.2+). The peer host name is verified per connection with

@@ -84,8 +84,7 @@ std::optional<std::string_view> WatchDecoder::Next() {
     }
   }
   if (obj_begin_ != std::string::npos && scan_ - obj_begin_ > max_) {
-    error_ = NewRequestEntityTooLarge("watch event larger than " + std::to_string(max_) +
-                                      " bytes");
+    error_ = NewRequestEntityTooLarge("watch event larger than " + std::to_string(max_) + " bytes");
   }
   return std::nullopt;
 }

@@ -35,8 +35,8 @@ class WatchDecoder {
 
  private:
   std::string buf_;
-  size_t start_ = 0;   // beginning of the unreturned data
-  size_t scan_ = 0;    // next byte to scan
+  size_t start_ = 0;  // beginning of the unreturned data
+  size_t scan_ = 0;   // next byte to scan
   size_t obj_begin_ = std::string::npos;
   int depth_ = 0;
   bool in_string_ = false;

@@ -21,7 +21,7 @@ std::string_view Trim(std::string_view s) {
 }
 
 struct MediaRange {
-  std::string type;  // lower-cased "application/json"
+  std::string type;                                         // lower-cased "application/json"
   std::vector<std::pair<std::string, std::string>> params;  // keys lower-cased
   double q = 1.0;
   size_t order = 0;
@@ -103,8 +103,8 @@ kube::Result<Negotiated> NegotiateAccept(std::string_view accept) {
     } else {
       continue;
     }
-    n.upstream_accept = "application/json;as=" + std::string(as) + ";v=" + std::string(v) +
-                        ";g=meta.k8s.io";
+    n.upstream_accept =
+        "application/json;as=" + std::string(as) + ";v=" + std::string(v) + ";g=meta.k8s.io";
     return n;
   }
   return kube::NewNotAcceptable("only the following media types are accepted: application/json");

@@ -172,8 +172,8 @@ kube::Outcome ListSplitter::Feed(std::string_view data, std::string& out) {
         break;
       case State::kValueStart: {
         if (IsSpace(c)) break;
-        const bool split =
-            c == '[' && std::find(split_keys_.begin(), split_keys_.end(), key_) != split_keys_.end();
+        const bool split = c == '[' && std::find(split_keys_.begin(), split_keys_.end(), key_) !=
+                                           split_keys_.end();
         if (split) {
           if (wrote_member_) out.push_back(',');
           out.push_back('"');

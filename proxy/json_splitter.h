@@ -19,9 +19,8 @@ class ListSplitter {
  public:
   // Returns the text to write in place of `value` (nullopt drops it), or an error that ends the
   // relay. `key` is the raw (still JSON-escaped) member name.
-  using MemberFn =
-      std::function<kube::Result<std::optional<std::string>>(std::string_view key,
-                                                             std::string_view value)>;
+  using MemberFn = std::function<kube::Result<std::optional<std::string>>(std::string_view key,
+                                                                          std::string_view value)>;
   // Same for one element of a split array named `key`.
   using ElementFn = MemberFn;
 
@@ -41,16 +40,16 @@ class ListSplitter {
  private:
   enum class State {
     kBeforeTop,
-    kKeyOrEnd,     // after '{' (first member or '}')
+    kKeyOrEnd,  // after '{' (first member or '}')
     kKeyAfterComma,
-    kKey,          // inside a member name
+    kKey,  // inside a member name
     kColon,
     kValueStart,
-    kValue,        // capturing a member value
-    kAfterValue,   // ',' or '}'
-    kElemOrEnd,    // after '[' of a split array
-    kElem,         // capturing an element
-    kAfterElem,    // ',' or ']'
+    kValue,       // capturing a member value
+    kAfterValue,  // ',' or '}'
+    kElemOrEnd,   // after '[' of a split array
+    kElem,        // capturing an element
+    kAfterElem,   // ',' or ']'
     kDone,
   };
   // Scans a value starting at data[i]; appends to buf_. Returns the index just after the value,

@@ -116,8 +116,8 @@ bool YamlToJson(const YAML::Node& n, Value& out, json::Allocator& a, int depth, 
         char* end = nullptr;
         errno = 0;
         long long i = std::strtoll(s.c_str(), &end, 10);
-        if (end && *end == '\0' && errno == 0 && (std::isdigit(static_cast<unsigned char>(s[0])) ||
-                                                   s[0] == '-' || s[0] == '+')) {
+        if (end && *end == '\0' && errno == 0 &&
+            (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+')) {
           out.SetInt64(i);
           return true;
         }
@@ -210,9 +210,12 @@ std::vector<std::string> PointerTokens(std::string_view p, bool* ok) {
 std::string PointerEscape(std::string_view s) {
   std::string out;
   for (char c : s) {
-    if (c == '~') out += "~0";
-    else if (c == '/') out += "~1";
-    else out.push_back(c);
+    if (c == '~')
+      out += "~0";
+    else if (c == '/')
+      out += "~1";
+    else
+      out.push_back(c);
   }
   return out;
 }
@@ -266,9 +269,9 @@ std::string Translator::KindGroup() const {
 
 kube::Status Translator::Invalid(std::string_view name, std::string_view field,
                                  std::string_view type, std::string_view message) const {
-  return kube::NewInvalid(KindGroup(), name,
-                          {kube::StatusCause{std::string(type), std::string(message),
-                                             std::string(field)}});
+  return kube::NewInvalid(
+      KindGroup(), name,
+      {kube::StatusCause{std::string(type), std::string(message), std::string(field)}});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,11 +280,22 @@ kube::Status Translator::Invalid(std::string_view name, std::string_view field,
 kube::Result<kube::http::Query> Translator::TranslateQuery(const kube::http::Query& in,
                                                            std::string_view verb,
                                                            std::string_view app_ns) const {
-  static constexpr std::string_view kPassThrough[] = {
-      "resourceVersion", "resourceVersionMatch", "limit",          "continue",
-      "timeoutSeconds",  "allowWatchBookmarks",  "dryRun",         "fieldManager",
-      "force",           "fieldValidation",      "propagationPolicy", "gracePeriodSeconds",
-      "orphanDependents", "includeObject",       "sendInitialEvents", "pretty"};
+  static constexpr std::string_view kPassThrough[] = {"resourceVersion",
+                                                      "resourceVersionMatch",
+                                                      "limit",
+                                                      "continue",
+                                                      "timeoutSeconds",
+                                                      "allowWatchBookmarks",
+                                                      "dryRun",
+                                                      "fieldManager",
+                                                      "force",
+                                                      "fieldValidation",
+                                                      "propagationPolicy",
+                                                      "gracePeriodSeconds",
+                                                      "orphanDependents",
+                                                      "includeObject",
+                                                      "sendInitialEvents",
+                                                      "pretty"};
   kube::http::Query out;
   for (const auto& [k, v] : in.items()) {
     for (std::string_view p : kPassThrough) {
@@ -385,7 +399,8 @@ kube::Outcome Translator::CheckTypeMeta(Value& obj, json::Allocator& a, std::str
                                         bool fill_defaults) const {
   const auto& r = *scope_.resource;
   const std::string gv = r.GroupVersion();
-  if (const Value* av = json::Find(obj, "apiVersion"); av && !(av->IsString() && av->GetStringLength() == 0)) {
+  if (const Value* av = json::Find(obj, "apiVersion");
+      av && !(av->IsString() && av->GetStringLength() == 0)) {
     if (!av->IsString() || json::View(*av) != gv) {
       return kube::NewBadRequest("the API version in the data (" +
                                  std::string(av->IsString() ? json::View(*av) : "") +
@@ -394,14 +409,15 @@ kube::Outcome Translator::CheckTypeMeta(Value& obj, json::Allocator& a, std::str
   } else if (fill_defaults) {
     json::SetString(obj, "apiVersion", gv, a);
   }
-  if (const Value* k = json::Find(obj, "kind"); k && !(k->IsString() && k->GetStringLength() == 0)) {
+  if (const Value* k = json::Find(obj, "kind");
+      k && !(k->IsString() && k->GetStringLength() == 0)) {
     if (!k->IsString() || json::View(*k) != r.kind) {
       std::string got(k->IsString() ? json::View(*k) : "");
       std::string kg = got + (r.group.empty() ? "" : "." + r.group);
-      return kube::NewInvalid(kg, name,
-                              {kube::StatusCause{"FieldValueInvalid",
-                                                 "Invalid value: " + Quote(got) + ": must be " + r.kind,
-                                                 "kind"}});
+      return kube::NewInvalid(
+          kg, name,
+          {kube::StatusCause{"FieldValueInvalid",
+                             "Invalid value: " + Quote(got) + ": must be " + r.kind, "kind"}});
     }
   } else if (fill_defaults) {
     json::SetString(obj, "kind", r.kind, a);
@@ -498,7 +514,8 @@ kube::Outcome Translator::PrepareObject(json::Document& obj, const WriteTarget& 
   Value* meta = json::Find(obj, "metadata");
 
   const Value* nsv = json::Find(*meta, "namespace");
-  if (nsv && !nsv->IsString() && !nsv->IsNull()) return kube::NewBadRequest("metadata.namespace must be a string");
+  if (nsv && !nsv->IsString() && !nsv->IsNull())
+    return kube::NewBadRequest("metadata.namespace must be a string");
   std::string_view body_ns = nsv && nsv->IsString() ? json::View(*nsv) : std::string_view();
   if (!body_ns.empty() && body_ns != t.app_namespace) {
     return kube::NewBadRequest(
@@ -522,21 +539,21 @@ kube::Outcome Translator::PrepareObject(json::Document& obj, const WriteTarget& 
   if (Value* owners = json::Find(*meta, "ownerReferences")) {
     if (owners->IsArray() && owners->Size() > 0) {
       std::string text = json::Serialize(*owners);
-      json::SetString(json::EnsureObject(*meta, "annotations", a), kOwnerReferencesAnnotation,
-                      text, a);
+      json::SetString(json::EnsureObject(*meta, "annotations", a), kOwnerReferencesAnnotation, text,
+                      a);
     }
     json::RemoveMember(*meta, "ownerReferences");
   }
 
   // The connection secret the user named lives under a per-namespace name in the claim namespace.
   if (Value* spec = json::Find(obj, "spec"); spec && spec->IsObject()) {
-    if (Value* ref_v = json::Find(*spec, "writeConnectionSecretToRef"); ref_v && ref_v->IsObject()) {
+    if (Value* ref_v = json::Find(*spec, "writeConnectionSecretToRef");
+        ref_v && ref_v->IsObject()) {
       std::string_view secret = json::GetString(*ref_v, "name");
       if (!secret.empty()) {
         json::SetString(json::EnsureObject(*meta, "annotations", a), kConnectionSecretAnnotation,
                         secret, a);
-        std::string translated =
-            ConnectionSecretName(secret, ref.namespace_, scope_.cluster_id);
+        std::string translated = ConnectionSecretName(secret, ref.namespace_, scope_.cluster_id);
         json::SetString(*ref_v, "name", translated, a);
       }
       if (json::Find(*ref_v, "namespace")) {
@@ -635,9 +652,8 @@ kube::Outcome Translator::PrepareJsonPatch(json::Document& ops, const WriteTarge
   const std::string& name = t.name;
   const AppRef ref{t.app_namespace, name};
   const Value* cur_meta = current ? json::Find(*current, "metadata") : nullptr;
-  const bool has_annotations =
-      cur_meta && json::Find(*cur_meta, "annotations") &&
-      json::Find(*cur_meta, "annotations")->IsObject();
+  const bool has_annotations = cur_meta && json::Find(*cur_meta, "annotations") &&
+                               json::Find(*cur_meta, "annotations")->IsObject();
   auto reject = [&](std::string_view path, std::string_view why) {
     return Invalid(name, "", "FieldValueForbidden",
                    "Forbidden: JSON patch operation on " + Quote(path) + ": " + std::string(why));
@@ -737,10 +753,9 @@ kube::Outcome Translator::PrepareJsonPatch(json::Document& ops, const WriteTarge
           if ((kind == "add" || kind == "replace") && value && value->IsObject()) {
             if (Value* n = json::Find(*value, "name"); n && n->IsString()) {
               Value original(*n, a);
-              json::SetString(*value, "name",
-                              ConnectionSecretName(json::View(*n), ref.namespace_,
-                                                   scope_.cluster_id),
-                              a);
+              json::SetString(
+                  *value, "name",
+                  ConnectionSecretName(json::View(*n), ref.namespace_, scope_.cluster_id), a);
               set_annotation(kConnectionSecretAnnotation, &original);
             }
           } else if (kind == "remove") {
@@ -887,7 +902,8 @@ bool Translator::TranslateTableRow(Value& row, json::Allocator& a, const TableCo
   return true;
 }
 
-kube::Result<std::optional<std::string>> Translator::TranslateItemText(std::string_view text) const {
+kube::Result<std::optional<std::string>> Translator::TranslateItemText(
+    std::string_view text) const {
   auto parsed = json::Parse(text);  // depth-limited
   if (!parsed) return kube::NewInternalError("invalid object in the control plane's response");
   json::Document& doc = *parsed;
@@ -906,7 +922,6 @@ kube::Result<std::optional<std::string>> Translator::TranslateRowText(std::strin
   return std::optional<std::string>(json::Serialize(doc));
 }
 
-
 bool Translator::TranslateDocument(json::Document& doc, bool keep_table_objects) const {
   auto& a = doc.GetAllocator();
   std::string_view kind = json::GetString(doc, "kind");
@@ -921,8 +936,8 @@ bool Translator::TranslateDocument(json::Document& doc, bool keep_table_objects)
     }
     return true;
   }
-  if (Value* items = json::Find(doc, "items"); items && items->IsArray() &&
-                                               (kind.size() > 4 && kind.substr(kind.size() - 4) == "List")) {
+  if (Value* items = json::Find(doc, "items");
+      items && items->IsArray() && (kind.size() > 4 && kind.substr(kind.size() - 4) == "List")) {
     Value kept(rapidjson::kArrayType);
     for (auto& item : items->GetArray()) {
       if (TranslateObject(item, a)) kept.PushBack(std::move(item), a);
@@ -948,8 +963,8 @@ kube::Result<std::optional<std::string>> Translator::TranslateWatchEvent(
   if (type == "BOOKMARK") return std::optional<std::string>(std::string(text));
   if (type == "ERROR") {
     if (auto st = kube::Status::FromJson(json::Serialize(*obj))) {
-      return std::optional<std::string>("{\"type\":\"ERROR\",\"object\":" +
-                                        TranslateStatus(*st, nullptr).ToJson() + "}");
+      return std::optional<std::string>(
+          "{\"type\":\"ERROR\",\"object\":" + TranslateStatus(*st, nullptr).ToJson() + "}");
     }
     return std::optional<std::string>(std::string(text));
   }

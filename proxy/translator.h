@@ -62,7 +62,7 @@ struct Scope {
 
 // What a write request addresses.
 struct WriteTarget {
-  std::string verb;         // create, update, patch
+  std::string verb;  // create, update, patch
   std::string app_namespace;
   std::string name;         // from the path (empty for create)
   std::string subresource;  // "" or "status"
@@ -89,8 +89,7 @@ class Translator {
   // app_ns is set, that namespace's) labels, fieldSelector metadata.name/namespace translated.
   // A user requirement on a reserved label key is a 400 BadRequest: those labels do not exist
   // on the app side, so no user selector may mention them.
-  kube::Result<kube::http::Query> TranslateQuery(const kube::http::Query& in,
-                                                 std::string_view verb,
+  kube::Result<kube::http::Query> TranslateQuery(const kube::http::Query& in, std::string_view verb,
                                                  std::string_view app_ns) const;
 
   // --- request bodies
@@ -132,8 +131,8 @@ class Translator {
   // A Table row (cells + object): the Name cell and connection-secret cells rewritten, the row
   // dropped (false) unless its object proves it is this cluster's; `keep_object` false removes
   // row.object after translation (the user asked includeObject=None).
-  bool TranslateTableRow(kube::json::Value& row, kube::json::Allocator& a,
-                         const TableColumns& cols, bool keep_object) const;
+  bool TranslateTableRow(kube::json::Value& row, kube::json::Allocator& a, const TableColumns& cols,
+                         bool keep_object) const;
   kube::Result<std::optional<std::string>> TranslateRowText(std::string_view text,
                                                             const TableColumns& cols,
                                                             bool keep_object) const;

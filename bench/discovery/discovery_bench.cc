@@ -41,9 +41,7 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-std::string SourceDir() {
-  return MCP_SOURCE_DIR_DEFAULT;
-}
+std::string SourceDir() { return MCP_SOURCE_DIR_DEFAULT; }
 
 // A claim XRD + its claim CRD for group g<i>.bench.example.org.
 std::string XRDAndCRD(int i) {

@@ -193,8 +193,7 @@ std::string ClaimBody(const Config& c, const Target& t, const std::string& app_n
   }
   if (pad > 0) meta += ",\"annotations\":{\"bench/pad\":\"" + std::string(pad, 'x') + "\"}";
   return "{\"apiVersion\":\"" + c.group + "/" + c.version + "\",\"kind\":\"" + c.kind +
-         "\",\"metadata\":{" + meta +
-         "},\"spec\":{\"id\":\"" + name +
+         "\",\"metadata\":{" + meta + "},\"spec\":{\"id\":\"" + name +
          "\",\"parameters\":{\"nodes\":{\"count\":3,\"size\":\"small\"},\"services\":{"
          "\"operators\":{\"prometheus\":{\"version\":\"34.5.1\"}}}}}}";
 }
@@ -231,8 +230,7 @@ class Conn {
       req.insert("X-Remote-Group", "system:authenticated");
     }
     if (!body.empty() || verb == http::verb::post) {
-      req.set(http::field::content_type,
-              content_type.empty() ? "application/json" : content_type);
+      req.set(http::field::content_type, content_type.empty() ? "application/json" : content_type);
       req.body() = std::move(body);
       req.prepare_payload();
     }
@@ -372,7 +370,8 @@ double CreateMany(const Config& c, const Target& t, const std::string& app_ns,
             std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
       }
       if (r.status != 201 && r.status != 409) {
-        if ((*errors)++ < 3) std::cerr << "create " << t.name << ": " << r.status << " " << r.body << "\n";
+        if ((*errors)++ < 3)
+          std::cerr << "create " << t.name << ": " << r.status << " " << r.body << "\n";
       }
     }
   });
@@ -393,7 +392,8 @@ bool WaitReady(const Config& c, const Target& t, const std::string& path) {
       body = r.body;
     });
     if (status == 200) return true;
-    if (status != 0) std::cerr << t.name << " not ready: " << status << " " << body.substr(0, 200) << "\n";
+    if (status != 0)
+      std::cerr << t.name << " not ready: " << status << " " << body.substr(0, 200) << "\n";
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   }
   return false;
@@ -404,10 +404,10 @@ void EnsureNamespace(const Config& c) {
   RunParallel(1, 1, [&](int) -> asio::awaitable<void> {
     Conn conn(co_await asio::this_coro::executor, c.admin);
     co_await conn.Connect();
-    co_await conn.Send(conn.MakeRequest(
-        http::verb::post, "/api/v1/namespaces",
-        "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"" + c.claim_ns +
-            "\"}}"));
+    co_await conn.Send(
+        conn.MakeRequest(http::verb::post, "/api/v1/namespaces",
+                         "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":{\"name\":\"" +
+                             c.claim_ns + "\"}}"));
   });
 }
 
@@ -462,7 +462,8 @@ void WorkloadGet(const Config& c) {
         RunParallel(c.threads, conc, [&](int w) -> asio::awaitable<void> {
           Conn conn(co_await asio::this_coro::executor, t);
           co_await conn.Connect();
-          while (Clock::now() < end_warm) co_await conn.Send(conn.MakeRequest(http::verb::get, path));
+          while (Clock::now() < end_warm)
+            co_await conn.Send(conn.MakeRequest(http::verb::get, path));
         });
         Sampler s(conc);
         // Connections are opened before the clock starts.
@@ -479,7 +480,8 @@ void WorkloadGet(const Config& c) {
                              std::chrono::duration<double>(c.seconds));
           }
           while (connected < conc) {
-            asio::steady_timer tm(co_await asio::this_coro::executor, std::chrono::microseconds(50));
+            asio::steady_timer tm(co_await asio::this_coro::executor,
+                                  std::chrono::microseconds(50));
             co_await tm.async_wait(asio::use_awaitable);
           }
           while (Clock::now() < end) {
@@ -527,8 +529,8 @@ void WorkloadGet(const Config& c) {
           co_await tm.async_wait(asio::use_awaitable);
         }
         for (int i = next++; i < total; i = next++) {
-          auto intended =
-              t_start + std::chrono::duration_cast<Clock::duration>(period * static_cast<double>(i));
+          auto intended = t_start + std::chrono::duration_cast<Clock::duration>(
+                                        period * static_cast<double>(i));
           asio::steady_timer tm(co_await asio::this_coro::executor, intended);
           co_await tm.async_wait(asio::use_awaitable);
           Reply r = co_await conn.Send(conn.MakeRequest(http::verb::get, path));
@@ -554,15 +556,18 @@ void WorkloadGet(const Config& c) {
   res.Print("GET one claim (workload 1)", names);
   for (const auto& t : c.targets) {
     if (t.name == "connector" || t.name == "nginx") {
-      std::printf("CPU ratio connector/nginx c=1: %.3f  c=16: %.3f\n",
-                  res.Med("proxy CPU us/req c=1", "connector") / res.Med("proxy CPU us/req c=1", "nginx"),
-                  res.Med("proxy CPU us/req c=16", "connector") /
-                      res.Med("proxy CPU us/req c=16", "nginx"));
-      std::printf("added p50 over direct (us) c=1: connector %.0f nginx %.0f; c=16: connector %.0f nginx %.0f\n",
-                  res.Med("p50 us c=1", "connector") - res.Med("p50 us c=1", "direct"),
-                  res.Med("p50 us c=1", "nginx") - res.Med("p50 us c=1", "direct"),
-                  res.Med("p50 us c=16", "connector") - res.Med("p50 us c=16", "direct"),
-                  res.Med("p50 us c=16", "nginx") - res.Med("p50 us c=16", "direct"));
+      std::printf(
+          "CPU ratio connector/nginx c=1: %.3f  c=16: %.3f\n",
+          res.Med("proxy CPU us/req c=1", "connector") / res.Med("proxy CPU us/req c=1", "nginx"),
+          res.Med("proxy CPU us/req c=16", "connector") /
+              res.Med("proxy CPU us/req c=16", "nginx"));
+      std::printf(
+          "added p50 over direct (us) c=1: connector %.0f nginx %.0f; c=16: connector %.0f nginx "
+          "%.0f\n",
+          res.Med("p50 us c=1", "connector") - res.Med("p50 us c=1", "direct"),
+          res.Med("p50 us c=1", "nginx") - res.Med("p50 us c=1", "direct"),
+          res.Med("p50 us c=16", "connector") - res.Med("p50 us c=16", "direct"),
+          res.Med("p50 us c=16", "nginx") - res.Med("p50 us c=16", "direct"));
       break;
     }
   }
@@ -583,7 +588,8 @@ void WorkloadCreate(const Config& c) {
       Sampler s(c.concurrency);
       std::atomic<uint64_t> errors{0};
       CpuSnap a = TakeCpu(c, t);
-      double wall = CreateMany(c, t, app_ns, t.name + "-", c.creates, c.concurrency, 0, &s, &errors);
+      double wall =
+          CreateMany(c, t, app_ns, t.name + "-", c.creates, c.concurrency, 0, &s, &errors);
       CpuSnap b = TakeCpu(c, t);
       double n = c.creates;
       res.Add("wall ms", t.name, wall * 1000);
@@ -602,7 +608,8 @@ void WorkloadCreate(const Config& c) {
 }
 
 // Streams a GET to the end, counting bytes; returns {status, bytes}.
-asio::awaitable<std::pair<int, size_t>> StreamGet(Conn& conn, http::request<http::string_body> req) {
+asio::awaitable<std::pair<int, size_t>> StreamGet(Conn& conn,
+                                                  http::request<http::string_body> req) {
   co_await http::async_write(conn.stream(), req, asio::use_awaitable);
   http::response_parser<http::buffer_body> p;
   p.body_limit(boost::none);
@@ -709,107 +716,118 @@ void WorkloadWatch(const Config& c) {
         asio::io_context io(c.threads);
         std::vector<std::shared_ptr<Conn>> conns;
         for (int i = 0; i < w; ++i) {
-          asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
-            auto conn = std::make_shared<Conn>(co_await asio::this_coro::executor, t);
-            co_await conn->Connect();
-            std::string name = "w-" + std::to_string(i);
-            std::string field = t.app_side ? name : CpName(c, app_ns, name);
-            std::string coll = t.app_side
-                                   ? ApiPrefix(c) + "/namespaces/" + app_ns + "/" + c.plural
-                                   : ApiPrefix(c) + "/namespaces/" + c.claim_ns + "/" + c.plural;
-            auto req = conn->MakeRequest(
-                http::verb::get, coll + "?watch=1&fieldSelector=metadata.name%3D" + field);
-            co_await http::async_write(conn->stream(), req, asio::use_awaitable);
-            http::response_parser<http::buffer_body> p;
-            p.body_limit(boost::none);
-            co_await http::async_read_header(conn->stream(), conn->buffer(), p,
-                                             asio::use_awaitable);
-            if (p.get().result_int() != 200) {
-              errors++;
-              established++;
-              co_return;
-            }
-            std::string pending;
-            char chunk[16 * 1024];
-            bool first = true;
-            while (!p.is_done() && !stop) {
-              p.get().body().data = chunk;
-              p.get().body().size = sizeof chunk;
-              beast::error_code ec;
-              // read_some: hand each event over as it arrives (read() would wait for a full
-              // buffer).
-              co_await http::async_read_some(conn->stream(), conn->buffer(), p,
-                                             asio::redirect_error(asio::use_awaitable, ec));
-              auto now = Clock::now();
-              if (ec && ec != http::error::need_buffer) break;
-              pending.append(chunk, sizeof chunk - p.get().body().size);
-              size_t nl;
-              while ((nl = pending.find('\n')) != std::string::npos) {
-                std::string_view line(pending.data(), nl);
-                if (getenv("BENCH_DEBUG") && i == 0) {
-                  { size_t q = line.find("annotations"); std::cerr << "watch line: " << line.substr(q == std::string_view::npos ? 0 : q, 200) << "\n"; }
-                }
-                if (first) {
-                  first = false;
+          asio::co_spawn(
+              io,
+              [&, i]() -> asio::awaitable<void> {
+                auto conn = std::make_shared<Conn>(co_await asio::this_coro::executor, t);
+                co_await conn->Connect();
+                std::string name = "w-" + std::to_string(i);
+                std::string field = t.app_side ? name : CpName(c, app_ns, name);
+                std::string coll =
+                    t.app_side ? ApiPrefix(c) + "/namespaces/" + app_ns + "/" + c.plural
+                               : ApiPrefix(c) + "/namespaces/" + c.claim_ns + "/" + c.plural;
+                auto req = conn->MakeRequest(
+                    http::verb::get, coll + "?watch=1&fieldSelector=metadata.name%3D" + field);
+                co_await http::async_write(conn->stream(), req, asio::use_awaitable);
+                http::response_parser<http::buffer_body> p;
+                p.body_limit(boost::none);
+                co_await http::async_read_header(conn->stream(), conn->buffer(), p,
+                                                 asio::use_awaitable);
+                if (p.get().result_int() != 200) {
+                  errors++;
                   established++;
+                  co_return;
                 }
-                if (line.find("\"type\":\"MODIFIED\"") != std::string_view::npos) {
-                  size_t k = line.find("\"bench/ts\":\"");
-                  if (k != std::string_view::npos) {
-                    int64_t ts = std::stoll(std::string(line.substr(k + 12, 20)));
-                    int64_t now_ns = now.time_since_epoch().count();
-                    if (ts >= a.at.time_since_epoch().count()) {
-                      lat[i].push_back((now_ns - ts) / 1000.0);
-                    } else {
-                      stale++;
+                std::string pending;
+                char chunk[16 * 1024];
+                bool first = true;
+                while (!p.is_done() && !stop) {
+                  p.get().body().data = chunk;
+                  p.get().body().size = sizeof chunk;
+                  beast::error_code ec;
+                  // read_some: hand each event over as it arrives (read() would wait for a full
+                  // buffer).
+                  co_await http::async_read_some(conn->stream(), conn->buffer(), p,
+                                                 asio::redirect_error(asio::use_awaitable, ec));
+                  auto now = Clock::now();
+                  if (ec && ec != http::error::need_buffer) break;
+                  pending.append(chunk, sizeof chunk - p.get().body().size);
+                  size_t nl;
+                  while ((nl = pending.find('\n')) != std::string::npos) {
+                    std::string_view line(pending.data(), nl);
+                    if (getenv("BENCH_DEBUG") && i == 0) {
+                      {
+                        size_t q = line.find("annotations");
+                        std::cerr << "watch line: "
+                                  << line.substr(q == std::string_view::npos ? 0 : q, 200) << "\n";
+                      }
                     }
+                    if (first) {
+                      first = false;
+                      established++;
+                    }
+                    if (line.find("\"type\":\"MODIFIED\"") != std::string_view::npos) {
+                      size_t k = line.find("\"bench/ts\":\"");
+                      if (k != std::string_view::npos) {
+                        int64_t ts = std::stoll(std::string(line.substr(k + 12, 20)));
+                        int64_t now_ns = now.time_since_epoch().count();
+                        if (ts >= a.at.time_since_epoch().count()) {
+                          lat[i].push_back((now_ns - ts) / 1000.0);
+                        } else {
+                          stale++;
+                        }
+                      }
+                    }
+                    pending.erase(0, nl + 1);
                   }
                 }
-                pending.erase(0, nl + 1);
-              }
-            }
-          }, [&](std::exception_ptr e) {
-            if (e) {
-              errors++;
-              established++;
-            }
-          });
+              },
+              [&](std::exception_ptr e) {
+                if (e) {
+                  errors++;
+                  established++;
+                }
+              });
         }
         // Writer and controller on the same io_context.
-        asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-          auto ex = co_await asio::this_coro::executor;
-          auto deadline = Clock::now() + std::chrono::seconds(120);
-          while (established < w && Clock::now() < deadline) {
-            asio::steady_timer tm(ex, std::chrono::milliseconds(20));
-            co_await tm.async_wait(asio::use_awaitable);
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(500));
-          rss1 = StatusKb(t.pid, "VmRSS");
-          a = TakeCpu(c, t);
-          Conn writer(ex, c.admin);
-          co_await writer.Connect();
-          auto period = std::chrono::milliseconds(10);
-          int total = static_cast<int>(c.seconds * 100);
-          for (int k = 0; k < total; ++k) {
-            asio::steady_timer tm(ex, a.at + period * (k + 1));
-            co_await tm.async_wait(asio::use_awaitable);
-            std::string name = "w-" + std::to_string(k % w);
-            int64_t ts = Clock::now().time_since_epoch().count();
-            char tsbuf[32];
-            std::snprintf(tsbuf, sizeof tsbuf, "%020lld", static_cast<long long>(ts));
-            Reply r = co_await writer.Send(writer.MakeRequest(
-                http::verb::patch, ObjectPath(c, c.admin, app_ns, name),
-                std::string("{\"metadata\":{\"annotations\":{\"bench/ts\":\"") + tsbuf + "\"}}}",
-                "application/merge-patch+json"));
-            if (r.status != 200) errors++;
-            changes++;
-          }
-          asio::steady_timer tm(ex, std::chrono::milliseconds(500));
-          co_await tm.async_wait(asio::use_awaitable);
-          b = TakeCpu(c, t);
-          stop = true;
-          io.stop();
-        }, asio::detached);
+        asio::co_spawn(
+            io,
+            [&]() -> asio::awaitable<void> {
+              auto ex = co_await asio::this_coro::executor;
+              auto deadline = Clock::now() + std::chrono::seconds(120);
+              while (established < w && Clock::now() < deadline) {
+                asio::steady_timer tm(ex, std::chrono::milliseconds(20));
+                co_await tm.async_wait(asio::use_awaitable);
+              }
+              std::this_thread::sleep_for(std::chrono::milliseconds(500));
+              rss1 = StatusKb(t.pid, "VmRSS");
+              a = TakeCpu(c, t);
+              Conn writer(ex, c.admin);
+              co_await writer.Connect();
+              auto period = std::chrono::milliseconds(10);
+              int total = static_cast<int>(c.seconds * 100);
+              for (int k = 0; k < total; ++k) {
+                asio::steady_timer tm(ex, a.at + period * (k + 1));
+                co_await tm.async_wait(asio::use_awaitable);
+                std::string name = "w-" + std::to_string(k % w);
+                int64_t ts = Clock::now().time_since_epoch().count();
+                char tsbuf[32];
+                std::snprintf(tsbuf, sizeof tsbuf, "%020lld", static_cast<long long>(ts));
+                Reply r = co_await writer.Send(writer.MakeRequest(
+                    http::verb::patch, ObjectPath(c, c.admin, app_ns, name),
+                    std::string("{\"metadata\":{\"annotations\":{\"bench/ts\":\"") + tsbuf +
+                        "\"}}}",
+                    "application/merge-patch+json"));
+                if (r.status != 200) errors++;
+                changes++;
+              }
+              asio::steady_timer tm(ex, std::chrono::milliseconds(500));
+              co_await tm.async_wait(asio::use_awaitable);
+              b = TakeCpu(c, t);
+              stop = true;
+              io.stop();
+            },
+            asio::detached);
         std::vector<std::thread> pool;
         for (int i = 1; i < c.threads; ++i) pool.emplace_back([&io] { io.run(); });
         io.run();
@@ -839,7 +857,8 @@ void WorkloadWatch(const Config& c) {
 
 // ---- main -------------------------------------------------------------------------------------
 
-std::shared_ptr<ssl::context> ClientContext(const std::string& cert_pem, const std::string& key_pem) {
+std::shared_ptr<ssl::context> ClientContext(const std::string& cert_pem,
+                                            const std::string& key_pem) {
   auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
   ctx->set_verify_mode(ssl::verify_none);  // loopback benchmark: the chain is not what we measure
   if (!cert_pem.empty()) {
@@ -964,10 +983,11 @@ int main(int argc, char** argv) {
   gethostname(host, sizeof host);
   double load[3] = {};
   getloadavg(load, 3);
-  std::printf("# proxy_bench %s: reps %d, %.1f s per run, client threads %d, host %s, "
-              "%ld CPUs, load average at start %.2f\n",
-              c.workload.c_str(), c.reps, c.seconds, c.threads, host, sysconf(_SC_NPROCESSORS_ONLN),
-              load[0]);
+  std::printf(
+      "# proxy_bench %s: reps %d, %.1f s per run, client threads %d, host %s, "
+      "%ld CPUs, load average at start %.2f\n",
+      c.workload.c_str(), c.reps, c.seconds, c.threads, host, sysconf(_SC_NPROCESSORS_ONLN),
+      load[0]);
   if (c.workload == "get") {
     WorkloadGet(c);
   } else if (c.workload == "create") {

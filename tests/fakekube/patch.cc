@@ -214,10 +214,17 @@ bool IgnoredField(const std::vector<std::string_view>& path) {
     return path[0] == "apiVersion" || path[0] == "kind";
   }
   if (path.size() == 2 && path[0] == "metadata") {
-    static const std::set<std::string_view> kIgnored = {
-        "name",       "namespace",         "uid",       "resourceVersion",
-        "generation", "creationTimestamp", "selfLink",  "managedFields",
-        "deletionTimestamp", "deletionGracePeriodSeconds", "generateName"};
+    static const std::set<std::string_view> kIgnored = {"name",
+                                                        "namespace",
+                                                        "uid",
+                                                        "resourceVersion",
+                                                        "generation",
+                                                        "creationTimestamp",
+                                                        "selfLink",
+                                                        "managedFields",
+                                                        "deletionTimestamp",
+                                                        "deletionGracePeriodSeconds",
+                                                        "generateName"};
     return kIgnored.count(path[1]) > 0;
   }
   return false;
@@ -421,8 +428,7 @@ void WriteManagedFields(json::Document& obj, std::vector<Entry>& entries) {
   }
 }
 
-Entry& FindOrAdd(std::vector<Entry>& entries, const ManagerInfo& info,
-                 std::string_view operation) {
+Entry& FindOrAdd(std::vector<Entry>& entries, const ManagerInfo& info, std::string_view operation) {
   for (auto& e : entries) {
     if (e.manager == info.manager && e.operation == operation &&
         e.subresource == info.subresource) {
@@ -462,7 +468,8 @@ void ApplyInto(json::Value& dst, const json::Value& src, json::Allocator& a) {
 Result<json::Document> ApplyJsonPatch(const json::Value& target, std::string_view patch) {
   auto ops = json::Parse(patch);
   if (!ops || !ops->IsArray()) {
-    return kube::NewBadRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch");
+    return kube::NewBadRequest(
+        "json: cannot unmarshal object into Go value of type jsonpatch.Patch");
   }
   json::Document doc;
   doc.CopyFrom(target, doc.GetAllocator());
@@ -512,7 +519,8 @@ Result<json::Document> ApplyJsonPatch(const json::Value& target, std::string_vie
     } else if (kind == "test") {
       json::Value* cur = Resolve(doc, *toks, toks->size());
       bool equal = value ? (cur ? *cur == *value : value->IsNull()) : false;
-      if (!equal) return PatchInvalid("testing value " + std::string(path) + " failed: test failed");
+      if (!equal)
+        return PatchInvalid("testing value " + std::string(path) + " failed: test failed");
     } else {
       return kube::NewBadRequest("Unexpected kind: " + std::string(kind));
     }
@@ -576,10 +584,9 @@ void RecordUpdate(const json::Value* old_obj, json::Document& new_obj, const Man
   // A client may set managedFields itself (e.g. to clear them with []); kube honours that.
   if (const json::Value* meta = json::Find(new_obj, "metadata")) {
     const json::Value* mf = json::Find(*meta, "managedFields");
-    const json::Value* old_mf =
-        old_obj && json::Find(*old_obj, "metadata")
-            ? json::Find(*json::Find(*old_obj, "metadata"), "managedFields")
-            : nullptr;
+    const json::Value* old_mf = old_obj && json::Find(*old_obj, "metadata")
+                                    ? json::Find(*json::Find(*old_obj, "metadata"), "managedFields")
+                                    : nullptr;
     if (mf && (!old_mf || *mf != *old_mf)) entries = ReadManagedFields(&new_obj);
   }
   json::Document changed(rapidjson::kObjectType), removed(rapidjson::kObjectType);

@@ -65,8 +65,18 @@ class Reader {
   size_t pos_ = 0;
 };
 
-enum class T { kString, kBytes, kInt64, kBool, kTime, kMapString, kMapBytes, kRepString,
-               kMessage, kRepMessage };
+enum class T {
+  kString,
+  kBytes,
+  kInt64,
+  kBool,
+  kTime,
+  kMapString,
+  kMapBytes,
+  kRepString,
+  kMessage,
+  kRepMessage
+};
 
 struct Field;
 using Schema = std::vector<Field>;
@@ -77,18 +87,22 @@ struct Field {
   const Schema* sub = nullptr;
 };
 
-const Schema kOwnerRef = {{1, "kind", T::kString},          {3, "name", T::kString},
-                          {4, "uid", T::kString},           {5, "apiVersion", T::kString},
-                          {6, "controller", T::kBool},      {7, "blockOwnerDeletion", T::kBool}};
-const Schema kObjectMeta = {
-    {1, "name", T::kString},           {2, "generateName", T::kString},
-    {3, "namespace", T::kString},      {5, "uid", T::kString},
-    {6, "resourceVersion", T::kString}, {7, "generation", T::kInt64},
-    {8, "creationTimestamp", T::kTime}, {9, "deletionTimestamp", T::kTime},
-    {10, "deletionGracePeriodSeconds", T::kInt64},
-    {11, "labels", T::kMapString},     {12, "annotations", T::kMapString},
-    {13, "ownerReferences", T::kRepMessage, &kOwnerRef},
-    {14, "finalizers", T::kRepString}};
+const Schema kOwnerRef = {{1, "kind", T::kString},     {3, "name", T::kString},
+                          {4, "uid", T::kString},      {5, "apiVersion", T::kString},
+                          {6, "controller", T::kBool}, {7, "blockOwnerDeletion", T::kBool}};
+const Schema kObjectMeta = {{1, "name", T::kString},
+                            {2, "generateName", T::kString},
+                            {3, "namespace", T::kString},
+                            {5, "uid", T::kString},
+                            {6, "resourceVersion", T::kString},
+                            {7, "generation", T::kInt64},
+                            {8, "creationTimestamp", T::kTime},
+                            {9, "deletionTimestamp", T::kTime},
+                            {10, "deletionGracePeriodSeconds", T::kInt64},
+                            {11, "labels", T::kMapString},
+                            {12, "annotations", T::kMapString},
+                            {13, "ownerReferences", T::kRepMessage, &kOwnerRef},
+                            {14, "finalizers", T::kRepString}};
 const Schema kNamespaceSpec = {{1, "finalizers", T::kRepString}};
 const Schema kNamespaceStatus = {{1, "phase", T::kString}};
 const Schema kNamespace = {{1, "metadata", T::kMessage, &kObjectMeta},
@@ -110,8 +124,7 @@ const Schema kDeleteOptions = {{1, "gracePeriodSeconds", T::kInt64},
                                {5, "dryRun", T::kRepString}};
 
 std::string Base64(std::string_view in) {
-  static constexpr char kTab[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kTab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
@@ -257,11 +270,10 @@ kube::Result<json::Document> DecodeProtobuf(std::string_view body) {
       raw = b;
     }
   }
-  static const std::map<std::string, const Schema*> kSchemas = {
-      {"Namespace", &kNamespace},
-      {"Secret", &kSecret},
-      {"ConfigMap", &kConfigMap},
-      {"DeleteOptions", &kDeleteOptions}};
+  static const std::map<std::string, const Schema*> kSchemas = {{"Namespace", &kNamespace},
+                                                                {"Secret", &kSecret},
+                                                                {"ConfigMap", &kConfigMap},
+                                                                {"DeleteOptions", &kDeleteOptions}};
   auto it = kSchemas.find(kind);
   if (it == kSchemas.end()) {
     return kube::NewUnsupportedMediaType("application/json, application/yaml");

@@ -45,14 +45,11 @@ kube::PrinterColumn AgeColumn() {
              "api-conventions.md#metadata");
 }
 
-std::shared_ptr<ServedResource> Builtin(std::string group, std::string version,
-                                        std::string resource, std::string singular,
-                                        std::string kind, bool namespaced,
-                                        std::vector<std::string> verbs,
-                                        std::vector<std::string> short_names,
-                                        std::vector<std::string> categories,
-                                        std::vector<kube::PrinterColumn> columns,
-                                        bool has_status = false, bool generation = false) {
+std::shared_ptr<ServedResource> Builtin(
+    std::string group, std::string version, std::string resource, std::string singular,
+    std::string kind, bool namespaced, std::vector<std::string> verbs,
+    std::vector<std::string> short_names, std::vector<std::string> categories,
+    std::vector<kube::PrinterColumn> columns, bool has_status = false, bool generation = false) {
   auto r = std::make_shared<ServedResource>();
   r->api.group = std::move(group);
   r->api.version = std::move(version);
@@ -77,21 +74,18 @@ std::vector<std::shared_ptr<ServedResource>> Builtins() {
   std::vector<std::shared_ptr<ServedResource>> out;
   std::vector<std::string> no_dc = {"create", "delete", "get", "list", "patch", "update", "watch"};
   // Printer columns after "Name" (pkg/printers/internalversion); '@' paths are computed columns.
-  out.push_back(Builtin("", "v1", "namespaces", "namespace", "Namespace", false, no_dc, {"ns"}, {},
-                        {Col("Status", "string", ".status.phase", 0,
-                             "The status of the namespace"),
-                         AgeColumn()},
-                        true));
-  out.push_back(Builtin("", "v1", "secrets", "secret", "Secret", true, AllVerbs(), {}, {},
-                        {Col("Type", "string", ".type", 0, "The type of the secret"),
-                         Col("Data", "string", "@count:.data", 0,
-                             "The number of data in the secret"),
-                         AgeColumn()}));
-  out.push_back(Builtin("", "v1", "configmaps", "configmap", "ConfigMap", true, AllVerbs(), {"cm"},
-                        {},
-                        {Col("Data", "string", "@count:.data+.binaryData", 0,
-                             "The number of data in the configmap"),
-                         AgeColumn()}));
+  out.push_back(Builtin(
+      "", "v1", "namespaces", "namespace", "Namespace", false, no_dc, {"ns"}, {},
+      {Col("Status", "string", ".status.phase", 0, "The status of the namespace"), AgeColumn()},
+      true));
+  out.push_back(Builtin(
+      "", "v1", "secrets", "secret", "Secret", true, AllVerbs(), {}, {},
+      {Col("Type", "string", ".type", 0, "The type of the secret"),
+       Col("Data", "string", "@count:.data", 0, "The number of data in the secret"), AgeColumn()}));
+  out.push_back(Builtin(
+      "", "v1", "configmaps", "configmap", "ConfigMap", true, AllVerbs(), {"cm"}, {},
+      {Col("Data", "string", "@count:.data+.binaryData", 0, "The number of data in the configmap"),
+       AgeColumn()}));
   out.push_back(Builtin(
       "", "v1", "services", "service", "Service", true, AllVerbs(), {"svc"}, {"all"},
       {Col("Type", "string", ".spec.type", 0, "The type of the service."),
@@ -102,37 +96,32 @@ std::vector<std::shared_ptr<ServedResource>> Builtins() {
        Col("Selector", "string", "@map:.spec.selector", 1,
            "Route service traffic to pods with label keys and values matching this selector.")},
       true));
-  out.push_back(Builtin("", "v1", "endpoints", "endpoints", "Endpoints", true, AllVerbs(), {"ep"},
-                        {},
-                        {Col("Endpoints", "string", "@endpoints", 0,
-                             "Endpoints of the endpoints."),
-                         AgeColumn()}));
-  out.push_back(Builtin("", "v1", "events", "event", "Event", true, AllVerbs(), {"ev"}, {},
-                        {Col("Type", "string", ".type", 0, "The type of the event."),
-                         Col("Reason", "string", ".reason", 0, "The reason of the event."),
-                         Col("Object", "string", "@event-object", 0, "The object of the event."),
-                         Col("Message", "string", ".message", 0, "The message of the event."),
-                         AgeColumn()}));
-  out.push_back(Builtin("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, AllVerbs(),
-                        {}, {},
-                        {Col("Holder", "string", ".spec.holderIdentity", 0,
-                             "The holder of the lease."),
-                         AgeColumn()}));
-  out.push_back(Builtin("apiregistration.k8s.io", "v1", "apiservices", "apiservice", "APIService",
-                        false, AllVerbs(), {}, {"api-extensions"},
-                        {Col("Service", "string", "@apiservice-service", 0,
-                             "The reference to the service that hosts the API endpoint."),
-                         Col("Available", "string", "@apiservice-available", 0,
-                             "Whether this service is available."),
-                         AgeColumn()},
-                        true));
-  out.push_back(Builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                        "customresourcedefinition", "CustomResourceDefinition", false, AllVerbs(),
-                        {"crd", "crds"}, {"api-extensions"},
-                        {Col("Created At", "date", ".metadata.creationTimestamp", 0, "")}, true,
-                        true));
-  auto virt = [&](std::string group, std::string resource, std::string singular,
-                  std::string kind) {
+  out.push_back(Builtin(
+      "", "v1", "endpoints", "endpoints", "Endpoints", true, AllVerbs(), {"ep"}, {},
+      {Col("Endpoints", "string", "@endpoints", 0, "Endpoints of the endpoints."), AgeColumn()}));
+  out.push_back(
+      Builtin("", "v1", "events", "event", "Event", true, AllVerbs(), {"ev"}, {},
+              {Col("Type", "string", ".type", 0, "The type of the event."),
+               Col("Reason", "string", ".reason", 0, "The reason of the event."),
+               Col("Object", "string", "@event-object", 0, "The object of the event."),
+               Col("Message", "string", ".message", 0, "The message of the event."), AgeColumn()}));
+  out.push_back(
+      Builtin("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, AllVerbs(), {}, {},
+              {Col("Holder", "string", ".spec.holderIdentity", 0, "The holder of the lease."),
+               AgeColumn()}));
+  out.push_back(Builtin(
+      "apiregistration.k8s.io", "v1", "apiservices", "apiservice", "APIService", false, AllVerbs(),
+      {}, {"api-extensions"},
+      {Col("Service", "string", "@apiservice-service", 0,
+           "The reference to the service that hosts the API endpoint."),
+       Col("Available", "string", "@apiservice-available", 0, "Whether this service is available."),
+       AgeColumn()},
+      true));
+  out.push_back(
+      Builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "customresourcedefinition",
+              "CustomResourceDefinition", false, AllVerbs(), {"crd", "crds"}, {"api-extensions"},
+              {Col("Created At", "date", ".metadata.creationTimestamp", 0, "")}, true, true));
+  auto virt = [&](std::string group, std::string resource, std::string singular, std::string kind) {
     auto r = Builtin(std::move(group), "v1", std::move(resource), std::move(singular),
                      std::move(kind), false, {"create"}, {}, {}, {});
     r->virtual_create_only = true;
@@ -347,7 +336,7 @@ struct Registry::Impl {
   mutable std::mutex mu;
   std::map<std::string, std::shared_ptr<const ServedResource>> by_key;   // g/v/resource
   std::map<std::string, std::shared_ptr<const ServedResource>> by_kind;  // g/v/Kind
-  std::map<std::string, std::vector<std::string>> crd_keys;  // CRD name -> by_key keys
+  std::map<std::string, std::vector<std::string>> crd_keys;              // CRD name -> by_key keys
   std::map<std::string, std::string> crd_spec;  // CRD name -> serialized spec last applied
   uint64_t generation = 1;
   std::map<int, std::function<void()>> listeners;
@@ -430,22 +419,23 @@ void Registry::Impl::OnCRD(const Event& e) {
           (void)store->Delete(gr, json::GetString(*m, "namespace"), json::GetString(*m, "name"));
         }
       }
-      (void)store->Update(crd_gr, "", e.name, [](const Object& cur) -> kube::Result<json::Document> {
-        if (!cur) return kube::NewNotFound({}, "");
-        json::Document d = CopyObject(*cur);
-        auto& a = d.GetAllocator();
-        json::Value& m = json::EnsureObject(d, "metadata", a);
-        if (json::Value* f = json::Find(m, "finalizers"); f && f->IsArray()) {
-          for (auto it = f->Begin(); it != f->End();) {
-            if (json::View(*it) == kCRDFinalizer) {
-              it = f->Erase(it);
-            } else {
-              ++it;
-            }
-          }
-        }
-        return d;
-      });
+      (void)store->Update(crd_gr, "", e.name,
+                          [](const Object& cur) -> kube::Result<json::Document> {
+                            if (!cur) return kube::NewNotFound({}, "");
+                            json::Document d = CopyObject(*cur);
+                            auto& a = d.GetAllocator();
+                            json::Value& m = json::EnsureObject(d, "metadata", a);
+                            if (json::Value* f = json::Find(m, "finalizers"); f && f->IsArray()) {
+                              for (auto it = f->Begin(); it != f->End();) {
+                                if (json::View(*it) == kCRDFinalizer) {
+                                  it = f->Erase(it);
+                                } else {
+                                  ++it;
+                                }
+                              }
+                            }
+                            return d;
+                          });
     }
     return;
   }

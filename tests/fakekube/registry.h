@@ -49,8 +49,7 @@ class Registry {
   std::shared_ptr<const ServedResource> Lookup(std::string_view group, std::string_view version,
                                                std::string_view resource) const;
   // By kind within a group/version (for apply bodies and Table rendering); nullptr when unknown.
-  std::shared_ptr<const ServedResource> LookupKind(std::string_view group,
-                                                   std::string_view version,
+  std::shared_ptr<const ServedResource> LookupKind(std::string_view group, std::string_view version,
                                                    std::string_view kind) const;
   // Every served resource: built-ins first, then CRD resources; each sorted by group, version
   // (kube version priority), resource.

@@ -94,8 +94,8 @@ Result<Output> Negotiate(const Request& req, bool list_like) {
   std::string accept(req.headers.Get("Accept").value_or(""));
   if (Trim(accept).empty()) return Output{};
   for (const MediaRange& r : ParseAccept(accept)) {
-    bool json_like = r.type == "application/json" || r.type == "*/*" ||
-                     r.type == "application/*" || r.type == "application/yaml";
+    bool json_like = r.type == "application/json" || r.type == "*/*" || r.type == "application/*" ||
+                     r.type == "application/yaml";
     if (!json_like) continue;  // protobuf and others are not served
     auto as = r.params.find("as");
     if (as == r.params.end()) {
@@ -276,7 +276,8 @@ struct ResourceHandler::Impl {
       auto parsed = json::Parse(req.body);
       if (!parsed) {
         return kube::NewBadRequest("the object provided is unrecognized (must be of type " +
-                                   r.api.kind + "): couldn't get version/kind; json parse error: "
+                                   r.api.kind +
+                                   "): couldn't get version/kind; json parse error: "
                                    "invalid character");
       }
       doc = std::move(*parsed);
@@ -287,14 +288,14 @@ struct ResourceHandler::Impl {
       doc = DecodeProtobuf(req.body);
       if (!doc.ok()) return std::move(doc).error();
     } else {
-      return kube::NewUnsupportedMediaType(r.builtin
-                                               ? "application/json, application/yaml, "
-                                                 "application/vnd.kubernetes.protobuf"
-                                               : "application/json, application/yaml");
+      return kube::NewUnsupportedMediaType(r.builtin ? "application/json, application/yaml, "
+                                                       "application/vnd.kubernetes.protobuf"
+                                                     : "application/json, application/yaml");
     }
     if (!doc->IsObject()) {
       return kube::NewBadRequest("the object provided is unrecognized (must be of type " +
-                                 r.api.kind + "): couldn't get version/kind; json parse error: "
+                                 r.api.kind +
+                                 "): couldn't get version/kind; json parse error: "
                                  "json: cannot unmarshal into Go value of type struct");
     }
     auto checked = CheckTypeMeta(*doc, r);
@@ -322,12 +323,10 @@ struct ResourceHandler::Impl {
       json::SetString(doc, "apiVersion", r.api.GroupVersion(), a);
       api = json::GetString(doc, "apiVersion");
     }
-    std::string_view group = api.find('/') == std::string_view::npos
-                                 ? std::string_view()
-                                 : api.substr(0, api.find('/'));
-    std::string_view version = api.substr(api.find('/') == std::string_view::npos
-                                              ? 0
-                                              : api.find('/') + 1);
+    std::string_view group =
+        api.find('/') == std::string_view::npos ? std::string_view() : api.substr(0, api.find('/'));
+    std::string_view version =
+        api.substr(api.find('/') == std::string_view::npos ? 0 : api.find('/') + 1);
     bool version_ok = group == r.api.group &&
                       std::find(r.versions.begin(), r.versions.end(), version) != r.versions.end();
     if (!version_ok) {
@@ -346,11 +345,10 @@ struct ResourceHandler::Impl {
     auto all = req.query.GetAll("dryRun");
     for (auto v : all) {
       if (v != "All") {
-        return kube::NewInvalid(std::string(options_kind) + ".meta.k8s.io", "",
-                                {{"FieldValueNotSupported",
-                                  "Unsupported value: " + GoQuote(v) +
-                                      ": supported values: \"All\"",
-                                  "dryRun"}});
+        return kube::NewInvalid(
+            std::string(options_kind) + ".meta.k8s.io", "",
+            {{"FieldValueNotSupported",
+              "Unsupported value: " + GoQuote(v) + ": supported values: \"All\"", "dryRun"}});
       }
     }
     return !all.empty();
@@ -383,15 +381,14 @@ struct ResourceHandler::Impl {
       std::string want = std::string(names ? json::GetString(*names, "plural") : "") + "." +
                          std::string(spec ? json::GetString(*spec, "group") : "");
       if (want != name) {
-        causes.push_back({"FieldValueInvalid",
-                          "Invalid value: " + GoQuote(name) +
-                              ": must be spec.names.plural+\".\"+spec.group",
-                          "metadata.name"});
+        causes.push_back(
+            {"FieldValueInvalid",
+             "Invalid value: " + GoQuote(name) + ": must be spec.names.plural+\".\"+spec.group",
+             "metadata.name"});
       }
     }
     if (!causes.empty()) {
-      return kube::NewInvalid(KindGroup(r), candidate.empty() ? name : generate,
-                              std::move(causes));
+      return kube::NewInvalid(KindGroup(r), candidate.empty() ? name : generate, std::move(causes));
     }
     return kube::Ok{};
   }
@@ -415,17 +412,18 @@ struct ResourceHandler::Impl {
         if (r.api.resource == "secrets") allowed.insert("type");
         if (r.api.resource == "namespaces") allowed.insert("status.phase");
         if (r.api.resource == "events") {
-          for (auto f2 : {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                          "involvedObject.uid", "involvedObject.apiVersion",
-                          "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
-                          "reportingComponent", "source", "type"}) {
+          for (auto f2 :
+               {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+                "involvedObject.uid", "involvedObject.apiVersion", "involvedObject.resourceVersion",
+                "involvedObject.fieldPath", "reason", "reportingComponent", "source", "type"}) {
             allowed.insert(f2);
           }
         }
       }
       for (auto field : fs.Fields()) {
         if (allowed.count(field)) continue;
-        if (r.builtin) return kube::NewBadRequest("field label not supported: " + std::string(field));
+        if (r.builtin)
+          return kube::NewBadRequest("field label not supported: " + std::string(field));
         return kube::NewBadRequest(GoQuote(field) +
                                    " is not a known field selector: only \"metadata.name\", "
                                    "\"metadata.namespace\"");
@@ -467,8 +465,8 @@ struct ResourceHandler::Impl {
       // Keep the request's resourceVersion precondition and managedFields.
       json::Value& om = json::EnsureObject(out, "metadata", oa);
       if (const json::Value* dm = json::Find(desired, "metadata")) {
-        json::SetString(om, "resourceVersion",
-                        std::string(json::GetString(*dm, "resourceVersion")), oa);
+        json::SetString(om, "resourceVersion", std::string(json::GetString(*dm, "resourceVersion")),
+                        oa);
       }
       return out;
     }
@@ -607,8 +605,8 @@ struct ResourceHandler::Impl {
       TableOptions to;
       to.include = IncludeFrom(req);
       to.api_version = "meta.k8s.io/" + out->meta_version;
-      json::Document t = RenderTable(r.api, ptrs, to, rv, res->continue_token,
-                                     res->remaining_item_count);
+      json::Document t =
+          RenderTable(r.api, ptrs, to, rv, res->continue_token, res->remaining_item_count);
       co_return co_await SendJson(w, 200, t, out->content_type);
     }
     // Streamed list: {"kind":..,"apiVersion":..,"metadata":{..},"items":[...]}.
@@ -641,8 +639,8 @@ struct ResourceHandler::Impl {
       first = false;
       if (out->kind == OutputKind::kPartialList) {
         json::Document d;
-        json::Value v = PartialObjectMetadata(*o, d.GetAllocator(), "meta.k8s.io/" +
-                                                                        out->meta_version);
+        json::Value v =
+            PartialObjectMetadata(*o, d.GetAllocator(), "meta.k8s.io/" + out->meta_version);
         json::AppendTo(v, buf);
       } else {
         // Typed (built-in) lists encode their items without apiVersion/kind.
@@ -694,8 +692,8 @@ struct ResourceHandler::Impl {
     RecordUpdate(nullptr, obj, mi);
     WriteOptions wo;
     wo.dry_run = *dry;
-    auto created = store->Create(r.StorageKey(), r.api.namespaced ? info.namespace_ : "",
-                                 std::move(obj), wo);
+    auto created =
+        store->Create(r.StorageKey(), r.api.namespaced ? info.namespace_ : "", std::move(obj), wo);
     if (!created.ok()) co_return co_await SendStatus(w, created.error());
     co_await SendJson(w, 201, Render(r, **created, *out, req), out->content_type);
   }
@@ -746,8 +744,8 @@ struct ResourceHandler::Impl {
     auto dry = DryRun(req, "PatchOptions");
     if (!dry.ok()) co_return co_await SendStatus(w, dry.error());
     if (req.body.size() > options.max_body_bytes) {
-      co_return co_await SendStatus(w, kube::NewRequestEntityTooLarge(
-                                           "limit is " + std::to_string(options.max_body_bytes)));
+      co_return co_await SendStatus(
+          w, kube::NewRequestEntityTooLarge("limit is " + std::to_string(options.max_body_bytes)));
     }
     std::string ct = MediaType(req.headers.Get("Content-Type").value_or(""));
     enum { kJson, kMerge, kApply } type;
@@ -760,18 +758,19 @@ struct ResourceHandler::Impl {
     } else if (ct == "application/apply-patch+yaml" || ct == "application/apply-patch+cbor") {
       type = kApply;
       if (ct != "application/apply-patch+yaml") {
-        co_return co_await SendStatus(w, kube::NewUnsupportedMediaType(
-                                             "application/json-patch+json, "
+        co_return co_await SendStatus(
+            w, kube::NewUnsupportedMediaType("application/json-patch+json, "
                                              "application/merge-patch+json, "
                                              "application/apply-patch+yaml"));
       }
     } else {
-      std::string accepted = r.builtin ? "application/json-patch+json, application/merge-patch+json, "
-                                         "application/strategic-merge-patch+json, "
-                                         "application/apply-patch+yaml"
-                                       : "application/json-patch+json, "
-                                         "application/merge-patch+json, "
-                                         "application/apply-patch+yaml";
+      std::string accepted = r.builtin
+                                 ? "application/json-patch+json, application/merge-patch+json, "
+                                   "application/strategic-merge-patch+json, "
+                                   "application/apply-patch+yaml"
+                                 : "application/json-patch+json, "
+                                   "application/merge-patch+json, "
+                                   "application/apply-patch+yaml";
       co_return co_await SendStatus(w, kube::NewUnsupportedMediaType(accepted));
     }
     bool status_write = info.subresource == "status";
@@ -850,19 +849,20 @@ struct ResourceHandler::Impl {
             }
             // Keep the new managedFields through the strategy.
             json::Value mf;
-            if (const json::Value* f = json::Find(dm, "managedFields")) mf.CopyFrom(*f, d.GetAllocator());
+            if (const json::Value* f = json::Find(dm, "managedFields"))
+              mf.CopyFrom(*f, d.GetAllocator());
             json::Document s = Strategy(r, cur, std::move(d), status_write);
             if (!mf.IsNull()) {
               json::Value copy;
               copy.CopyFrom(mf, s.GetAllocator());
-              json::SetMember(json::EnsureObject(s, "metadata", s.GetAllocator()),
-                              "managedFields", std::move(copy), s.GetAllocator());
+              json::SetMember(json::EnsureObject(s, "metadata", s.GetAllocator()), "managedFields",
+                              std::move(copy), s.GetAllocator());
             }
             return s;
           }
           if (!cur) return kube::NewNotFound(r.StorageKey(), info.name);
-          Result<json::Document> patched = type == kJson ? ApplyJsonPatch(*cur, body)
-                                                         : ApplyMergePatch(*cur, body);
+          Result<json::Document> patched =
+              type == kJson ? ApplyJsonPatch(*cur, body) : ApplyMergePatch(*cur, body);
           if (!patched.ok()) return patched;
           // The patched object keeps the current resourceVersion unless the patch set one
           // (then it is a precondition).
@@ -871,8 +871,7 @@ struct ResourceHandler::Impl {
           std::string_view pn = json::GetString(*pm, "name");
           if (pn != info.name) {
             return kube::NewBadRequest("the name of the object (" + std::string(pn) +
-                                       ") does not match the name on the URL (" + info.name +
-                                       ")");
+                                       ") does not match the name on the URL (" + info.name + ")");
           }
           json::Document d = Strategy(r, cur, std::move(*patched), status_write);
           RecordUpdate(cur.get(), d, mi);
@@ -889,7 +888,8 @@ struct ResourceHandler::Impl {
     auto dry = DryRun(req, "DeleteOptions");
     if (!dry.ok()) return std::move(dry).error();
     spec.dry_run = *dry;
-    if (auto p = req.query.Get("propagationPolicy")) spec.store.propagation_policy = std::string(*p);
+    if (auto p = req.query.Get("propagationPolicy"))
+      spec.store.propagation_policy = std::string(*p);
     if (auto g = req.query.Get("gracePeriodSeconds")) {
       spec.store.grace_period_seconds = std::atoll(std::string(*g).c_str());
     }
@@ -954,15 +954,15 @@ struct ResourceHandler::Impl {
       }
       // Terminating first (what clients watching the namespace see), then the content.
       json::Document marked;
-      auto upd = store->Update(r.StorageKey(), "", name,
-                               [&](const Object& c) -> Result<json::Document> {
-                                 if (!c) return kube::NewNotFound(r.StorageKey(), name);
-                                 json::Document d = CopyObject(*c);
-                                 auto& a = d.GetAllocator();
-                                 json::Value& st = json::EnsureObject(d, "status", a);
-                                 json::SetString(st, "phase", "Terminating", a);
-                                 return d;
-                               });
+      auto upd =
+          store->Update(r.StorageKey(), "", name, [&](const Object& c) -> Result<json::Document> {
+            if (!c) return kube::NewNotFound(r.StorageKey(), name);
+            json::Document d = CopyObject(*c);
+            auto& a = d.GetAllocator();
+            json::Value& st = json::EnsureObject(d, "status", a);
+            json::SetString(st, "phase", "Terminating", a);
+            return d;
+          });
       if (!upd.ok()) return std::move(upd).error();
       for (auto& gr : store->Resources()) {
         if (gr.group.empty() && gr.resource == "namespaces") continue;
@@ -1053,8 +1053,8 @@ struct ResourceHandler::Impl {
       v.CopyFrom(Present(r, *res->object), a);
       items.PushBack(std::move(v), a);
     }
-    meta.AddMember("resourceVersion",
-                   json::Str(std::to_string(store->CurrentResourceVersion()), a), a);
+    meta.AddMember("resourceVersion", json::Str(std::to_string(store->CurrentResourceVersion()), a),
+                   a);
     d.AddMember("metadata", std::move(meta), a);
     d.AddMember("items", std::move(items), a);
     co_await SendJson(w, 200, d);
@@ -1151,9 +1151,8 @@ struct ResourceHandler::Impl {
         json::AppendTo(RenderTable(r.api, objs, to, ResourceVersionOf(obj)), line);
       } else if (out->kind == OutputKind::kPartialList || out->kind == OutputKind::kPartial) {
         json::Document d;
-        json::AppendTo(PartialObjectMetadata(obj, d.GetAllocator(), "meta.k8s.io/" +
-                                                                        out->meta_version),
-                       line);
+        json::AppendTo(
+            PartialObjectMetadata(obj, d.GetAllocator(), "meta.k8s.io/" + out->meta_version), line);
       } else {
         json::AppendTo(Present(r, obj), line);
       }
@@ -1164,8 +1163,8 @@ struct ResourceHandler::Impl {
       std::string kind = r.api.kind;
       std::string api = r.api.GroupVersion();
       std::string line = "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"" + kind +
-                         "\",\"apiVersion\":\"" + api +
-                         "\",\"metadata\":{\"resourceVersion\":\"" + std::to_string(rv) + "\"";
+                         "\",\"apiVersion\":\"" + api + "\",\"metadata\":{\"resourceVersion\":\"" +
+                         std::to_string(rv) + "\"";
       // Typed (built-in) objects encode an empty creationTimestamp as null; unstructured not.
       if (r.builtin) line += ",\"creationTimestamp\":null";
       if (initial_end) line += ",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}";
@@ -1249,9 +1248,8 @@ struct ResourceHandler::Impl {
       auto wake_at = deadline;
       if (bookmarks) wake_at = std::min(wake_at, next_bookmark);
       state->timer.expires_at(wake_at);
-      auto which = co_await (
-          state->timer.async_wait(asio::as_tuple(asio::use_awaitable)) ||
-          w.WaitClosed());
+      auto which =
+          co_await (state->timer.async_wait(asio::as_tuple(asio::use_awaitable)) || w.WaitClosed());
       if (which.index() == 1) break;  // client gone or server stopping
     }
     co_await w.Finish();
@@ -1287,11 +1285,11 @@ asio::awaitable<void> ResourceHandler::ServeResource(Request& req, ResponseWrite
   }
   // Routes kube-apiserver does not install: wrong scope, unknown subresources.
   // RequestInfo puts a namespace's own name in namespace_ (/api/v1/namespaces/{name}).
-  bool has_ns = !info.namespace_.empty() && !(r->builtin && r->api.group.empty() &&
-                                               r->api.resource == "namespaces");
+  bool has_ns = !info.namespace_.empty() &&
+                !(r->builtin && r->api.group.empty() && r->api.resource == "namespaces");
   if (!r->api.namespaced && has_ns) co_return co_await Impl::SendStatus(w, not_found);
-  bool collection = verb == "list" || verb == "watch" || verb == "deletecollection" ||
-                    verb == "create";
+  bool collection =
+      verb == "list" || verb == "watch" || verb == "deletecollection" || verb == "create";
   if (r->api.namespaced && !has_ns && !(verb == "list" || verb == "watch")) {
     co_return co_await Impl::SendStatus(w, not_found);
   }

@@ -50,8 +50,7 @@ class ResourceHandler {
 
  private:
   boost::asio::awaitable<void> Dispatch(kube::http::Request& req, kube::http::ResponseWriter& w,
-                                        const ServedResource& r,
-                                        const kube::RequestInfo& info);
+                                        const ServedResource& r, const kube::RequestInfo& info);
   struct Impl;
   std::shared_ptr<Impl> impl_;
 };

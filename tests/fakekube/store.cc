@@ -42,9 +42,7 @@ bool HasFinalizers(const json::Value& obj) {
   return f && f->IsArray() && !f->Empty();
 }
 
-Object Freeze(json::Document doc) {
-  return std::make_shared<const json::Document>(std::move(doc));
-}
+Object Freeze(json::Document doc) { return std::make_shared<const json::Document>(std::move(doc)); }
 
 // Random string from kube's alphabet (k8s.io/apimachinery/pkg/util/rand).
 std::string RandomSuffix(size_t n) {
@@ -57,8 +55,7 @@ std::string RandomSuffix(size_t n) {
 }
 
 std::string Base64(std::string_view in) {
-  static constexpr char kTab[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kTab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   size_t i = 0;
   for (; i + 2 < in.size(); i += 3) {
@@ -160,8 +157,9 @@ Result<ContinueToken> DecodeContinue(std::string_view token) {
   auto rv = json::GetInt(*doc, "rv");
   const json::Value* start = json::Find(*doc, "start");
   if (!rv || *rv == 0 || !start || !start->IsString() || json::View(*start).empty()) {
-    return bad("continue key is not valid: incorrect encoded start resourceVersion "
-               "(version meta.k8s.io/v1)");
+    return bad(
+        "continue key is not valid: incorrect encoded start resourceVersion "
+        "(version meta.k8s.io/v1)");
   }
   return ContinueToken{*rv, std::string(json::View(*start))};
 }
@@ -239,7 +237,7 @@ struct Store::Impl : std::enable_shared_from_this<Store::Impl> {
 
   // Change hooks, dispatched in commit order.
   std::recursive_mutex notify_mu;
-  std::deque<Event> pending;  // guarded by mu
+  std::deque<Event> pending;        // guarded by mu
   std::map<int, ChangeHook> hooks;  // guarded by mu
   int next_hook = 1;
 
@@ -283,9 +281,10 @@ class WatcherImpl : public Watcher, public std::enable_shared_from_this<WatcherI
       return kube::NewResourceExpired("too old resource version: " + std::to_string(cursor_) +
                                       " (" + std::to_string(impl->compacted_rv) + ")");
     }
-    auto it = std::upper_bound(
-        impl->log.begin(), impl->log.end(), cursor_,
-        [](uint64_t rv, const Store::Impl::LoggedEvent& e) { return rv < e.event.resource_version; });
+    auto it = std::upper_bound(impl->log.begin(), impl->log.end(), cursor_,
+                               [](uint64_t rv, const Store::Impl::LoggedEvent& e) {
+                                 return rv < e.event.resource_version;
+                               });
     size_t n = 0;
     for (; it != impl->log.end() && n < max; ++it) {
       const Event& e = it->event;
@@ -363,8 +362,8 @@ void Store::Impl::CompactLocked(bool all) {
   auto now = std::chrono::steady_clock::now();
   while (!log.empty()) {
     const LoggedEvent& front = log.front();
-    bool drop = all || log.size() > options.max_events ||
-                now - front.at > options.compaction_window;
+    bool drop =
+        all || log.size() > options.max_events || now - front.at > options.compaction_window;
     if (!drop) break;
     for (auto& [key, list] : watchers) {
       for (auto& w : list) {
@@ -678,8 +677,7 @@ Result<Store::UpdateResult> Store::Update(const GroupResource& gr, std::string_v
     std::string_view new_uid = json::GetString(meta, "uid");
     if (!new_uid.empty() && new_uid != cur_uid) {
       return kube::NewConflict(gr, name,
-                               "Precondition failed: UID in precondition: " +
-                                   std::string(new_uid) +
+                               "Precondition failed: UID in precondition: " + std::string(new_uid) +
                                    ", UID in object meta: " + std::string(cur_uid));
     }
     // System fields updates cannot change.
@@ -690,8 +688,8 @@ Result<Store::UpdateResult> Store::Update(const GroupResource& gr, std::string_v
       json::SetString(meta, "namespace", ns, a);
     }
     json::SetString(meta, "uid", std::string(cur_uid), a);
-    for (std::string_view k : {"creationTimestamp", "deletionTimestamp",
-                               "deletionGracePeriodSeconds"}) {
+    for (std::string_view k :
+         {"creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds"}) {
       json::RemoveMember(meta, k);
       if (const json::Value* v = json::Find(cur_meta, k)) {
         json::Value copy;
@@ -763,10 +761,10 @@ Result<DeleteResult> Store::Delete(const GroupResource& gr, std::string_view ns,
     std::string_view uid = json::GetString(meta, "uid");
     std::string_view rv = json::GetString(meta, "resourceVersion");
     if (opts.precondition_uid && *opts.precondition_uid != uid) {
-      return kube::NewConflict(gr, name,
-                               "Precondition failed: UID in precondition: " +
-                                   *opts.precondition_uid +
-                                   ", UID in object meta: " + std::string(uid));
+      return kube::NewConflict(
+          gr, name,
+          "Precondition failed: UID in precondition: " + *opts.precondition_uid +
+              ", UID in object meta: " + std::string(uid));
     }
     if (opts.precondition_resource_version && *opts.precondition_resource_version != rv) {
       return kube::NewConflict(gr, name,
@@ -849,7 +847,8 @@ Result<ListResult> Store::List(const GroupResource& gr, const ListOptions& opts)
   const std::map<std::string, Object>* state = nullptr;
   if (exact && at != impl_->rv) {
     auto s = impl_->StateAt(bucket_key, at);
-    if (!s) return kube::NewResourceExpired("The resourceVersion for the provided list is too old.");
+    if (!s)
+      return kube::NewResourceExpired("The resourceVersion for the provided list is too old.");
     snapshot = std::move(*s);
     state = &snapshot;
   } else {
@@ -891,8 +890,8 @@ Result<std::shared_ptr<Watcher>> Store::Watch(const GroupResource& gr, std::stri
   std::lock_guard lock(impl_->mu);
   if (from_rv == 0) from_rv = impl_->rv;
   if (from_rv < impl_->compacted_rv) {
-    return kube::NewResourceExpired("too old resource version: " + std::to_string(from_rv) +
-                                    " (" + std::to_string(impl_->compacted_rv) + ")");
+    return kube::NewResourceExpired("too old resource version: " + std::to_string(from_rv) + " (" +
+                                    std::to_string(impl_->compacted_rv) + ")");
   }
   auto w = std::make_shared<WatcherImpl>(impl_, gr, std::move(ns), from_rv);
   impl_->watchers[BucketKey(gr)].push_back(w);

@@ -83,7 +83,7 @@ struct ListOptions {
 struct ListResult {
   std::vector<Object> items;  // sorted by namespace, then name
   uint64_t resource_version = 0;
-  std::string continue_token;           // "" when complete
+  std::string continue_token;                   // "" when complete
   std::optional<int64_t> remaining_item_count;  // set when limited and the predicate is empty
 };
 

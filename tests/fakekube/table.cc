@@ -401,7 +401,8 @@ json::Value TableRow(const kube::APIResource& r, const json::Value& obj, const T
                      json::Allocator& a) {
   json::Value cells(rapidjson::kArrayType);
   const json::Value* m = json::Find(obj, "metadata");
-  cells.PushBack(json::Str(std::string(m ? json::GetString(*m, "name") : std::string_view()), a), a);
+  cells.PushBack(json::Str(std::string(m ? json::GetString(*m, "name") : std::string_view()), a),
+                 a);
   for (auto& pc : r.printer_columns) {
     if (!pc.json_path.empty() && pc.json_path[0] == '@') {
       cells.PushBack(ComputedCell(pc.json_path, obj, a), a);
@@ -417,10 +418,11 @@ json::Value TableRow(const kube::APIResource& r, const json::Value& obj, const T
       if (v.IsString()) {
         auto t = ParseTime(json::View(v));
         if (t) {
-          cells.PushBack(json::Str(HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(
-                                       opts.now - *t)),
-                                   a),
-                         a);
+          cells.PushBack(
+              json::Str(
+                  HumanDuration(std::chrono::duration_cast<std::chrono::seconds>(opts.now - *t)),
+                  a),
+              a);
           continue;
         }
         if (pc.json_path == ".metadata.creationTimestamp") {
@@ -468,16 +470,16 @@ json::Value TableRow(const kube::APIResource& r, const json::Value& obj, const T
 }
 
 json::Document RenderTable(const kube::APIResource& r,
-                           const std::vector<const json::Value*>& objects,
-                           const TableOptions& opts, std::string_view resource_version,
-                           std::string_view continue_token,
+                           const std::vector<const json::Value*>& objects, const TableOptions& opts,
+                           std::string_view resource_version, std::string_view continue_token,
                            std::optional<int64_t> remaining_item_count) {
   json::Document d(rapidjson::kObjectType);
   auto& a = d.GetAllocator();
   d.AddMember("kind", "Table", a);
   d.AddMember("apiVersion", json::Str(opts.api_version, a), a);
   json::Value meta(rapidjson::kObjectType);
-  if (!resource_version.empty()) meta.AddMember("resourceVersion", json::Str(resource_version, a), a);
+  if (!resource_version.empty())
+    meta.AddMember("resourceVersion", json::Str(resource_version, a), a);
   if (!continue_token.empty()) meta.AddMember("continue", json::Str(continue_token, a), a);
   if (remaining_item_count) meta.AddMember("remainingItemCount", *remaining_item_count, a);
   d.AddMember("metadata", std::move(meta), a);

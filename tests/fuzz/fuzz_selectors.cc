@@ -66,9 +66,10 @@ void CheckTranslation(uint8_t verb_byte, std::string_view label, std::string_vie
   if (!ns.empty()) {
     bool pinned = false;
     for (const auto* r : sel->RequirementsFor(naming::kLabelAppNamespace)) {
-      pinned = pinned || ((r->op == kube::LabelOperator::kEquals ||
-                           r->op == kube::LabelOperator::kDoubleEquals) &&
-                          r->values.size() == 1 && r->values[0] == ns);
+      pinned =
+          pinned ||
+          ((r->op == kube::LabelOperator::kEquals || r->op == kube::LabelOperator::kDoubleEquals) &&
+           r->values.size() == 1 && r->values[0] == ns);
     }
     FUZZ_CHECK(pinned, upstream);
   }
@@ -97,7 +98,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view ns = in.Part();
   if (ns.size() > 63) ns = ns.substr(0, 63);
   switch (mode % 2) {
-    case 0: CheckKubeSelectors(label, field); break;
+    case 0:
+      CheckKubeSelectors(label, field);
+      break;
     default:
       // The proxy only ever passes validated namespaces (from RequestInfo + naming validation).
       if (ns.empty() || naming::IsDNS1123Label(ns).empty()) {

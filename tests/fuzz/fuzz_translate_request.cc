@@ -58,10 +58,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // The proxy validates the namespace from the path before translating (RequestInfo).
   if (ns.empty() || !naming::IsDNS1123Label(ns).empty()) ns = "test";
 
-  static const proxy::BodyType kTypes[] = {proxy::BodyType::kJson, proxy::BodyType::kYaml,
-                                           proxy::BodyType::kMergePatch,
-                                           proxy::BodyType::kJsonPatch,
-                                           proxy::BodyType::kApplyPatch};
+  static const proxy::BodyType kTypes[] = {
+      proxy::BodyType::kJson, proxy::BodyType::kYaml, proxy::BodyType::kMergePatch,
+      proxy::BodyType::kJsonPatch, proxy::BodyType::kApplyPatch};
   proxy::BodyType type = kTypes[mode % 5];
   auto doc = proxy::Translator::DecodeBody(body, type);
   if (!doc.ok()) return 0;

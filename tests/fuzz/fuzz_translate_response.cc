@@ -43,8 +43,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (!translated) FUZZ_CHECK(json::Serialize(*doc) == before, before);
       break;
     }
-    case 2: (void)t.TranslateItemText(body); break;
-    case 3: (void)t.TranslateWatchEvent(body, keep); break;
+    case 2:
+      (void)t.TranslateItemText(body);
+      break;
+    case 3:
+      (void)t.TranslateWatchEvent(body, keep);
+      break;
     case 4: {
       // "<columnDefinitions JSON>\0<row>"
       fuzz::Reader parts(reinterpret_cast<const uint8_t*>(body.data()), body.size());

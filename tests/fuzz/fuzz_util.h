@@ -30,8 +30,8 @@ proxy::Translator MakeTranslator(proxy::Kind kind = proxy::Kind::kClaim);
                detail.data());
   std::abort();
 }
-#define FUZZ_CHECK(cond, detail) \
-  do {                           \
+#define FUZZ_CHECK(cond, detail)                \
+  do {                                          \
     if (!(cond)) ::fuzz::Fail(#cond, (detail)); \
   } while (0)
 
@@ -39,8 +39,7 @@ proxy::Translator MakeTranslator(proxy::Kind kind = proxy::Kind::kClaim);
 // separator byte (default '\0'; the rest of the input when there is none).
 class Reader {
  public:
-  Reader(const uint8_t* data, size_t size)
-      : s_(reinterpret_cast<const char*>(data), size) {}
+  Reader(const uint8_t* data, size_t size) : s_(reinterpret_cast<const char*>(data), size) {}
   uint8_t Byte() {
     if (s_.empty()) return 0;
     uint8_t b = static_cast<uint8_t>(s_[0]);

@@ -8,8 +8,9 @@ using json = kube::json::Document;
 
 TEST_F(HandlerTest, CRDBecomesEstablishedAndServed) {
   CreateClaimCRD();
-  auto crd = Do("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                       "kubernetesclusters.k8s.starter.org");
+  auto crd = Do("GET",
+                "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+                "kubernetesclusters.k8s.starter.org");
   ASSERT_EQ(crd.code, 200);
   EXPECT_NE(crd.body.find(R"("type":"Established","status":"True")"), std::string::npos)
       << crd.body;
@@ -70,8 +71,8 @@ TEST_F(HandlerTest, NotFoundAndAlreadyExistsMessages) {
 
 TEST_F(HandlerTest, CreateInMissingNamespaceIs404) {
   CreateClaimCRD();
-  auto r = Do("POST", "/apis/k8s.starter.org/v1alpha1/namespaces/ghost/kubernetesclusters",
-              Claim("a"));
+  auto r =
+      Do("POST", "/apis/k8s.starter.org/v1alpha1/namespaces/ghost/kubernetesclusters", Claim("a"));
   EXPECT_EQ(r.code, 404);
   EXPECT_EQ(r.Str("message"), "namespaces \"ghost\" not found");
 }
@@ -130,8 +131,9 @@ TEST_F(HandlerTest, InvalidNameIs422WithCauses) {
             std::string::npos)
       << r.body;
   EXPECT_NE(r.body.find(R"("field":"metadata.name")"), std::string::npos);
-  auto none = Do("POST", kClaims,
-                 R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{}})");
+  auto none =
+      Do("POST", kClaims,
+         R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{}})");
   EXPECT_EQ(none.code, 422);
   EXPECT_NE(none.Str("message").find("name or generateName is required"), std::string::npos);
 }
@@ -139,9 +141,10 @@ TEST_F(HandlerTest, InvalidNameIs422WithCauses) {
 TEST_F(HandlerTest, GenerateName) {
   CreateClaimCRD();
   std::string base(70, 'x');
-  auto r = Do("POST", kClaims,
-              R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{"generateName":")" +
-                  base + R"("},"spec":{}})");
+  auto r = Do(
+      "POST", kClaims,
+      R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{"generateName":")" +
+          base + R"("},"spec":{}})");
   ASSERT_EQ(r.code, 201) << r.body;
   std::string name = r.Str("metadata.name");
   ASSERT_EQ(name.size(), 63u);
@@ -174,18 +177,21 @@ TEST_F(HandlerTest, DryRunPersistsNothing) {
 
 TEST_F(HandlerTest, StatusSubresourceAndGeneration) {
   CreateClaimCRD();
-  auto c = Do("POST", kClaims,
-              R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{"name":"a"},"spec":{"parameters":{"version":"1"}},"status":{"x":1}})");
+  auto c = Do(
+      "POST", kClaims,
+      R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{"name":"a"},"spec":{"parameters":{"version":"1"}},"status":{"x":1}})");
   EXPECT_EQ(c.Str("status"), "<missing>");  // status dropped on create
-  auto s = Do("PUT", std::string(kClaims) + "/a/status",
-              R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{"name":"a"},"spec":{"parameters":{"version":"IGNORED"}},"status":{"conditions":[{"type":"Ready","status":"True"}]}})");
+  auto s = Do(
+      "PUT", std::string(kClaims) + "/a/status",
+      R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{"name":"a"},"spec":{"parameters":{"version":"IGNORED"}},"status":{"conditions":[{"type":"Ready","status":"True"}]}})");
   ASSERT_EQ(s.code, 200) << s.body;
   EXPECT_EQ(s.Str("spec.parameters.version"), "1");
   EXPECT_EQ(s.Str("metadata.generation"), "1");
   EXPECT_EQ(s.Str("status.conditions"), R"([{"type":"Ready","status":"True"}])");
   // A main update ignores status and bumps generation for the spec change.
-  auto u = Do("PUT", std::string(kClaims) + "/a",
-              R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{"name":"a"},"spec":{"parameters":{"version":"2"}},"status":{}})");
+  auto u = Do(
+      "PUT", std::string(kClaims) + "/a",
+      R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{"name":"a"},"spec":{"parameters":{"version":"2"}},"status":{}})");
   EXPECT_EQ(u.Str("status.conditions"), R"([{"type":"Ready","status":"True"}])");
   EXPECT_EQ(u.Str("metadata.generation"), "2");
   // Label change: no generation bump.
@@ -234,10 +240,11 @@ TEST_F(HandlerTest, DeletePreconditionsAndResponses) {
   EXPECT_EQ(ok.code, 200);
   EXPECT_EQ(ok.Str("kind"), "KubernetesCluster");  // CRs return the deleted object
   // Built-ins without ReturnDeletedObject answer a Success Status.
-  ASSERT_EQ(Do("POST", "/api/v1/namespaces/default/configmaps",
-               R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm"},"data":{"a":"b"}})")
-                .code,
-            201);
+  ASSERT_EQ(
+      Do("POST", "/api/v1/namespaces/default/configmaps",
+         R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm"},"data":{"a":"b"}})")
+          .code,
+      201);
   auto cm = Do("DELETE", "/api/v1/namespaces/default/configmaps/cm");
   EXPECT_EQ(cm.code, 200);
   EXPECT_EQ(cm.Str("kind"), "Status");
@@ -267,7 +274,8 @@ TEST_F(HandlerTest, ListSelectors) {
     EXPECT_EQ(r.code, 200) << r.body;
     std::string out;
     if (const auto* items = kube::json::Find(r.doc, "items")) {
-      for (auto& i : items->GetArray()) out += std::string(kube::json::GetString(*kube::json::Find(i, "metadata"), "name"));
+      for (auto& i : items->GetArray())
+        out += std::string(kube::json::GetString(*kube::json::Find(i, "metadata"), "name"));
     }
     return out;
   };
@@ -309,7 +317,8 @@ TEST_F(HandlerTest, PaginationAndExpiredContinue) {
   std::string rv1 = p1.Str("metadata.resourceVersion");
   // A change between pages is not seen: the list is consistent at the first page's RV.
   Do("DELETE", std::string(kClaims) + "/d");
-  auto p2 = Do("GET", std::string(kClaims) + "?limit=2&continue=" + kube::http::PercentEncode(cont));
+  auto p2 =
+      Do("GET", std::string(kClaims) + "?limit=2&continue=" + kube::http::PercentEncode(cont));
   ASSERT_EQ(p2.code, 200) << p2.body;
   EXPECT_EQ(p2.Str("metadata.resourceVersion"), rv1);
   EXPECT_EQ(p2.Str("items"), p2.Str("items"));
@@ -318,12 +327,14 @@ TEST_F(HandlerTest, PaginationAndExpiredContinue) {
   EXPECT_EQ(kube::json::GetString(*kube::json::Find((*first)[0], "metadata"), "name"), "c");
   EXPECT_EQ(kube::json::GetString(*kube::json::Find((*first)[1], "metadata"), "name"), "d");
   std::string cont2 = p2.Str("metadata.continue");
-  auto p3 = Do("GET", std::string(kClaims) + "?limit=2&continue=" + kube::http::PercentEncode(cont2));
+  auto p3 =
+      Do("GET", std::string(kClaims) + "?limit=2&continue=" + kube::http::PercentEncode(cont2));
   EXPECT_EQ(kube::json::Find(p3.doc, "items")->Size(), 1u);
   EXPECT_EQ(p3.Str("metadata.continue"), "<missing>");
   // After compaction the token is too old.
   store_.Compact();
-  auto gone = Do("GET", std::string(kClaims) + "?limit=2&continue=" + kube::http::PercentEncode(cont));
+  auto gone =
+      Do("GET", std::string(kClaims) + "?limit=2&continue=" + kube::http::PercentEncode(cont));
   EXPECT_EQ(gone.code, 410);
   EXPECT_EQ(gone.Str("reason"), "Expired");
   EXPECT_NE(gone.Str("message").find("The provided continue parameter is too old"),
@@ -337,8 +348,8 @@ TEST_F(HandlerTest, ListResourceVersionSemantics) {
   auto a = Do("POST", kClaims, Claim("a"));
   std::string rv_a = a.Str("metadata.resourceVersion");
   Do("POST", kClaims, Claim("b"));
-  auto exact = Do("GET", std::string(kClaims) + "?resourceVersion=" + rv_a +
-                             "&resourceVersionMatch=Exact");
+  auto exact =
+      Do("GET", std::string(kClaims) + "?resourceVersion=" + rv_a + "&resourceVersionMatch=Exact");
   ASSERT_EQ(exact.code, 200) << exact.body;
   EXPECT_EQ(exact.Str("metadata.resourceVersion"), rv_a);
   EXPECT_EQ(kube::json::Find(exact.doc, "items")->Size(), 1u);
@@ -349,8 +360,8 @@ TEST_F(HandlerTest, ListResourceVersionSemantics) {
   auto bad = Do("GET", std::string(kClaims) + "?resourceVersionMatch=Exact");
   EXPECT_EQ(bad.code, 422);
   store_.Compact();
-  auto old = Do("GET", std::string(kClaims) + "?resourceVersion=" + rv_a +
-                           "&resourceVersionMatch=Exact");
+  auto old =
+      Do("GET", std::string(kClaims) + "?resourceVersion=" + rv_a + "&resourceVersionMatch=Exact");
   EXPECT_EQ(old.code, 410);
   EXPECT_EQ(old.Str("message"), "The resourceVersion for the provided list is too old.");
 }
@@ -360,8 +371,10 @@ TEST_F(HandlerTest, TableOutput) {
   Do("POST", kClaims, Claim("a", "", "1.30"));
   Do("PUT", std::string(kClaims) + "/a/status",
      R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{"name":"a"},"status":{"conditions":[{"type":"Ready","status":"True"},{"type":"Synced","status":"False"}]}})");
-  auto t = Do("GET", std::string(kClaims) + "?limit=500",
-              "", {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"}});
+  auto t = Do("GET", std::string(kClaims) + "?limit=500", "",
+              {{"Accept",
+                "application/json;as=Table;v=v1;g=meta.k8s.io,application/"
+                "json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"}});
   ASSERT_EQ(t.code, 200) << t.body;
   EXPECT_EQ(t.content_type, "application/json;as=Table;g=meta.k8s.io;v=v1");
   EXPECT_EQ(t.Str("kind"), "Table");
@@ -402,8 +415,10 @@ TEST_F(HandlerTest, MetadataOnlyAndNegotiation) {
   ASSERT_EQ(pl.code, 200) << pl.body;
   EXPECT_EQ(pl.Str("kind"), "PartialObjectMetadataList");
   EXPECT_EQ(pl.Str("apiVersion"), "meta.k8s.io/v1");
-  EXPECT_NE(pl.body.find(R"("kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"name":"a")"),
-            std::string::npos);
+  EXPECT_NE(
+      pl.body.find(
+          R"("kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"name":"a")"),
+      std::string::npos);
   EXPECT_EQ(pl.body.find("\"spec\":"), std::string::npos);
   auto po = Do("GET", std::string(kClaims) + "/a", "",
                {{"Accept", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"}});
@@ -430,11 +445,13 @@ TEST_F(HandlerTest, BodiesYamlUnsupportedAndTooLarge) {
   auto pb = Do("POST", kClaims, "xx", {{"Content-Type", "application/vnd.kubernetes.protobuf"}});
   EXPECT_EQ(pb.code, 415);
   EXPECT_EQ(pb.Str("reason"), "UnsupportedMediaType");
-  std::string big = Claim("big", R"(,"annotations":{"x":")" + std::string(3 * 1024 * 1024, 'a') + "\"}");
+  std::string big =
+      Claim("big", R"(,"annotations":{"x":")" + std::string(3 * 1024 * 1024, 'a') + "\"}");
   auto tl = Do("POST", kClaims, big);
   EXPECT_EQ(tl.code, 413);
   EXPECT_EQ(tl.Str("reason"), "RequestEntityTooLarge");
-  auto wrong = Do("POST", kClaims, R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}})");
+  auto wrong =
+      Do("POST", kClaims, R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"x"}})");
   EXPECT_EQ(wrong.code, 400);
   auto pt = Do("PATCH", std::string(kClaims) + "/y", "{}", {{"Content-Type", "text/plain"}});
   EXPECT_EQ(pt.code, 415);
@@ -443,9 +460,10 @@ TEST_F(HandlerTest, BodiesYamlUnsupportedAndTooLarge) {
 TEST_F(HandlerTest, JsonAndMergePatch) {
   CreateClaimCRD();
   Do("POST", kClaims, Claim("a"));
-  auto jp = Do("PATCH", std::string(kClaims) + "/a",
-               R"([{"op":"add","path":"/metadata/labels","value":{"a":"b"}},{"op":"replace","path":"/spec/parameters/version","value":"2"}])",
-               {{"Content-Type", "application/json-patch+json"}});
+  auto jp = Do(
+      "PATCH", std::string(kClaims) + "/a",
+      R"([{"op":"add","path":"/metadata/labels","value":{"a":"b"}},{"op":"replace","path":"/spec/parameters/version","value":"2"}])",
+      {{"Content-Type", "application/json-patch+json"}});
   ASSERT_EQ(jp.code, 200) << jp.body;
   EXPECT_EQ(jp.Str("metadata.labels.a"), "b");
   EXPECT_EQ(jp.Str("spec.parameters.version"), "2");
@@ -470,10 +488,12 @@ TEST_F(HandlerTest, ServerSideApply) {
   auto c = Do("PATCH", std::string(kClaims) + "/s?fieldManager=kubectl&force=true", cfg,
               {{"Content-Type", "application/apply-patch+yaml"}});
   ASSERT_EQ(c.code, 201) << c.body;
-  EXPECT_EQ(c.Str("metadata.managedFields"),
-            R"([{"manager":"kubectl","operation":"Apply","apiVersion":"k8s.starter.org/v1alpha1","time":")" +
-                std::string(kube::json::GetString((*kube::json::FindPath(c.doc, "metadata.managedFields"))[0], "time")) +
-                R"(","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:parameters":{"f:version":{}}}}}])");
+  EXPECT_EQ(
+      c.Str("metadata.managedFields"),
+      R"([{"manager":"kubectl","operation":"Apply","apiVersion":"k8s.starter.org/v1alpha1","time":")" +
+          std::string(kube::json::GetString(
+              (*kube::json::FindPath(c.doc, "metadata.managedFields"))[0], "time")) +
+          R"(","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:labels":{"f:app":{}}},"f:spec":{"f:parameters":{"f:version":{}}}}}])");
   // Another manager changes the version with an update: the applier then conflicts.
   auto u = Do("PATCH", std::string(kClaims) + "/s?fieldManager=editor",
               R"({"spec":{"parameters":{"version":"1.31"}}})",
@@ -519,11 +539,15 @@ TEST_F(HandlerTest, ServerSideApply) {
 }
 
 TEST_F(HandlerTest, NamespaceDeletionRemovesContent) {
-  ASSERT_EQ(Do("POST", "/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"tmp"}})").code, 201);
+  ASSERT_EQ(Do("POST", "/api/v1/namespaces",
+               R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"tmp"}})")
+                .code,
+            201);
   auto ns = Do("GET", "/api/v1/namespaces/tmp");
   EXPECT_EQ(ns.Str("status.phase"), "Active");
   EXPECT_EQ(ns.Str("metadata.labels"), R"({"kubernetes.io/metadata.name":"tmp"})");
-  Do("POST", "/api/v1/namespaces/tmp/secrets", R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"type":"Opaque"})");
+  Do("POST", "/api/v1/namespaces/tmp/secrets",
+     R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"type":"Opaque"})");
   auto d = Do("DELETE", "/api/v1/namespaces/tmp");
   EXPECT_EQ(d.code, 200);
   EXPECT_EQ(d.Str("status.phase"), "Terminating");
@@ -534,12 +558,15 @@ TEST_F(HandlerTest, NamespaceDeletionRemovesContent) {
 TEST_F(HandlerTest, CRDDeletionStopsServing) {
   CreateClaimCRD();
   Do("POST", kClaims, Claim("a"));
-  auto d = Do("DELETE", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                        "kubernetesclusters.k8s.starter.org");
+  auto d = Do("DELETE",
+              "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+              "kubernetesclusters.k8s.starter.org");
   EXPECT_EQ(d.code, 200) << d.body;
   EXPECT_EQ(registry_.Lookup("k8s.starter.org", "v1alpha1", "kubernetesclusters"), nullptr);
-  EXPECT_EQ(Do("GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
-                      "kubernetesclusters.k8s.starter.org").code,
+  EXPECT_EQ(Do("GET",
+               "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+               "kubernetesclusters.k8s.starter.org")
+                .code,
             404);
   EXPECT_TRUE(store_.Snapshot({"k8s.starter.org", "kubernetesclusters"}).empty());
 }
@@ -547,8 +574,9 @@ TEST_F(HandlerTest, CRDDeletionStopsServing) {
 TEST_F(HandlerTest, ScopeAndVirtualResources) {
   EXPECT_EQ(Do("GET", "/api/v1/namespaces/default/namespaces/x").code, 404);
   EXPECT_EQ(Do("GET", "/apis/authentication.k8s.io/v1/tokenreviews").code, 405);
-  auto apisvc = Do("POST", "/apis/apiregistration.k8s.io/v1/apiservices",
-                   R"({"apiVersion":"apiregistration.k8s.io/v1","kind":"APIService","metadata":{"name":"v1alpha1.k8s.starter.org"},"spec":{"group":"k8s.starter.org","version":"v1alpha1","service":{"namespace":"ns","name":"svc","port":443},"groupPriorityMinimum":1000,"versionPriority":100}})");
+  auto apisvc = Do(
+      "POST", "/apis/apiregistration.k8s.io/v1/apiservices",
+      R"({"apiVersion":"apiregistration.k8s.io/v1","kind":"APIService","metadata":{"name":"v1alpha1.k8s.starter.org"},"spec":{"group":"k8s.starter.org","version":"v1alpha1","service":{"namespace":"ns","name":"svc","port":443},"groupPriorityMinimum":1000,"versionPriority":100}})");
   EXPECT_EQ(apisvc.code, 201) << apisvc.body;
   auto t = Do("GET", "/apis/apiregistration.k8s.io/v1/apiservices", "",
               {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}});
@@ -582,7 +610,8 @@ std::string Envelope(std::string_view api, std::string_view kind, std::string_vi
 }
 
 TEST_F(HandlerTest, ProtobufBodiesForBuiltins) {
-  std::string ns = Envelope("v1", "Namespace", Bytes(1, Bytes(1, "pb")) + Bytes(2, "") + Bytes(3, ""));
+  std::string ns =
+      Envelope("v1", "Namespace", Bytes(1, Bytes(1, "pb")) + Bytes(2, "") + Bytes(3, ""));
   auto r = Do("POST", "/api/v1/namespaces", ns,
               {{"Content-Type", "application/vnd.kubernetes.protobuf"},
                {"Accept", "application/vnd.kubernetes.protobuf,application/json"}});
@@ -591,9 +620,9 @@ TEST_F(HandlerTest, ProtobufBodiesForBuiltins) {
   EXPECT_EQ(r.Str("metadata.name"), "pb");
   EXPECT_EQ(r.Str("status.phase"), "Active");
   std::string meta = Bytes(1, "s1") + Bytes(11, Bytes(1, "app") + Bytes(2, "x"));
-  std::string secret = Envelope("v1", "Secret",
-                                Bytes(1, meta) + Bytes(2, Bytes(1, "k") + Bytes(2, "hello")) +
-                                    Bytes(3, "Opaque"));
+  std::string secret =
+      Envelope("v1", "Secret",
+               Bytes(1, meta) + Bytes(2, Bytes(1, "k") + Bytes(2, "hello")) + Bytes(3, "Opaque"));
   auto s = Do("POST", "/api/v1/namespaces/pb/secrets", secret,
               {{"Content-Type", "application/vnd.kubernetes.protobuf"}});
   ASSERT_EQ(s.code, 201) << s.body;
@@ -616,7 +645,8 @@ TEST_F(HandlerTest, LargeListIsStreamedInChunks) {
   CreateClaimCRD();
   for (int i = 0; i < 10000; ++i) {
     auto d = kube::json::Parse(Claim("c" + std::to_string(i)));
-    ASSERT_TRUE(store_.Create({"k8s.starter.org", "kubernetesclusters"}, "default", std::move(*d)).ok());
+    ASSERT_TRUE(
+        store_.Create({"k8s.starter.org", "kubernetesclusters"}, "default", std::move(*d)).ok());
   }
   kube::http::Request req = MakeRequest("GET", kClaims, "", {});
   auto info = factory_.NewRequestInfo(req);

@@ -53,7 +53,8 @@ class WatchStream {
   // Waits until the stream holds at least `n` lines; returns them.
   std::vector<kube::json::Document> Lines(size_t n,
                                           std::chrono::milliseconds t = std::chrono::seconds(5)) {
-    writer_.WaitFor([&](const std::string& b) { return size_t(std::count(b.begin(), b.end(), '\n')) >= n; }, t);
+    writer_.WaitFor(
+        [&](const std::string& b) { return size_t(std::count(b.begin(), b.end(), '\n')) >= n; }, t);
     std::vector<kube::json::Document> out;
     std::istringstream in(writer_.body());
     std::string line;
@@ -85,8 +86,7 @@ class HandlerTest : public ::testing::Test {
     SeedBuiltinObjects(store_);
   }
 
-  static kube::http::Request MakeRequest(std::string method, std::string target,
-                                         std::string body,
+  static kube::http::Request MakeRequest(std::string method, std::string target, std::string body,
                                          std::vector<std::pair<std::string, std::string>> hdrs) {
     kube::http::Request req;
     req.method = std::move(method);
@@ -104,8 +104,8 @@ class HandlerTest : public ::testing::Test {
 
   Response Do(std::string method, std::string target, std::string body = "",
               std::vector<std::pair<std::string, std::string>> hdrs = {}) {
-    kube::http::Request req = MakeRequest(std::move(method), std::move(target), std::move(body),
-                                          std::move(hdrs));
+    kube::http::Request req =
+        MakeRequest(std::move(method), std::move(target), std::move(body), std::move(hdrs));
     auto info = factory_.NewRequestInfo(req);
     EXPECT_TRUE(info.ok());
     boost::asio::io_context io;

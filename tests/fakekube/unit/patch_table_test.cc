@@ -23,7 +23,8 @@ TEST(PatchTest, JsonPatchOperations) {
     {"op":"move","from":"/a/c","path":"/moved"},
     {"op":"test","path":"/moved","value":2}])");
   ASSERT_TRUE(r.ok()) << r.error().details_token;
-  EXPECT_EQ(json::Serialize(*r), R"({"a":{"b":1},"l":[7,2,3,9],"x~y":{"s/t":5},"copied":1,"moved":2})");
+  EXPECT_EQ(json::Serialize(*r),
+            R"({"a":{"b":1},"l":[7,2,3,9],"x~y":{"s/t":5},"copied":1,"moved":2})");
   auto bad = ApplyJsonPatch(doc, R"([{"op":"replace","path":"/nope","value":1}])");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().code, 422);
@@ -49,10 +50,12 @@ TEST(PatchTest, YamlToJsonTypes) {
 
 TEST(PatchTest, RecordUpdateTracksChangedFields) {
   ManagerInfo m{"kubectl-create", "v1", "2024-01-01T00:00:00Z", ""};
-  auto obj = P(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","labels":{"a":"b"}},"data":{"k":"v"}})");
+  auto obj = P(
+      R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","labels":{"a":"b"}},"data":{"k":"v"}})");
   RecordUpdate(nullptr, obj, m);
-  EXPECT_EQ(json::Serialize(*json::FindPath(obj, "metadata.managedFields")),
-            R"([{"manager":"kubectl-create","operation":"Update","apiVersion":"v1","time":"2024-01-01T00:00:00Z","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:labels":{"f:a":{}}},"f:data":{"f:k":{}}}}])");
+  EXPECT_EQ(
+      json::Serialize(*json::FindPath(obj, "metadata.managedFields")),
+      R"([{"manager":"kubectl-create","operation":"Update","apiVersion":"v1","time":"2024-01-01T00:00:00Z","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:labels":{"f:a":{}}},"f:data":{"f:k":{}}}}])");
   auto next = P(json::Serialize(obj));
   json::SetString(*json::Find(next, "data"), "k", "w", next.GetAllocator());
   ManagerInfo m2{"editor", "v1", "2024-01-02T00:00:00Z", ""};
@@ -65,7 +68,8 @@ TEST(PatchTest, RecordUpdateTracksChangedFields) {
 }
 
 TEST(PatchTest, ServerSideApplySharedOwnershipAndForce) {
-  auto cfg = P(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"k":"v"}})");
+  auto cfg =
+      P(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"k":"v"}})");
   ApplyOptions a{{"a", "v1", "t", ""}, false};
   auto created = ServerSideApply(nullptr, cfg, a);
   ASSERT_TRUE(created.ok());
@@ -73,7 +77,8 @@ TEST(PatchTest, ServerSideApplySharedOwnershipAndForce) {
   auto shared = ServerSideApply(&*created, cfg, b);  // same value: no conflict
   ASSERT_TRUE(shared.ok());
   EXPECT_EQ(json::FindPath(*shared, "metadata.managedFields")->Size(), 2u);
-  auto cfg2 = P(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"k":"other"}})");
+  auto cfg2 =
+      P(R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"k":"other"}})");
   auto conflict = ServerSideApply(&*shared, cfg2, b);
   ASSERT_FALSE(conflict.ok());
   EXPECT_EQ(conflict.error().code, 409);
@@ -88,7 +93,8 @@ TEST(PatchTest, ServerSideApplySharedOwnershipAndForce) {
 }
 
 TEST(TableTest, JsonPath) {
-  auto o = P(R"({"metadata":{"name":"n","labels":{"a.b/c":"x"}},"status":{"conditions":[{"type":"Synced","status":"False"},{"type":"Ready","status":"True"}],"n":3},"l":[1,2,3]})");
+  auto o = P(
+      R"({"metadata":{"name":"n","labels":{"a.b/c":"x"}},"status":{"conditions":[{"type":"Synced","status":"False"},{"type":"Ready","status":"True"}],"n":3},"l":[1,2,3]})");
   auto one = [&](std::string_view p) {
     auto v = EvalJsonPath(o, p);
     return v.empty() ? std::string("<none>") : json::Serialize(*v[0]);
@@ -125,7 +131,8 @@ TEST(TableTest, RendersColumnsAndTypes) {
                        {"Ready", "string", "", "", ".status.ready", 0},
                        {"Age", "date", "", "", ".metadata.creationTimestamp", 0},
                        {"Wide", "string", "", "", ".spec.obj", 1}};
-  auto o = P(R"({"metadata":{"name":"w","creationTimestamp":"2023-11-14T22:13:20Z"},"spec":{"replicas":3,"obj":{"a":1}},"status":{"ready":true}})");
+  auto o = P(
+      R"({"metadata":{"name":"w","creationTimestamp":"2023-11-14T22:13:20Z"},"spec":{"replicas":3,"obj":{"a":1}},"status":{"ready":true}})");
   TableOptions to;
   to.now = std::chrono::system_clock::from_time_t(1700000000 + 200);
   std::vector<const json::Value*> objs = {&o};

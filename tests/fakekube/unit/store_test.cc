@@ -45,9 +45,8 @@ TEST(StoreTest, UpdateFnConflictAndNotFound) {
   });
   ASSERT_FALSE(stale.ok());
   EXPECT_EQ(stale.error().code, 409);
-  auto missing = s.Update(kGR, "ns", "zz", [](const Object&) -> kube::Result<json::Document> {
-    return Obj("zz");
-  });
+  auto missing = s.Update(kGR, "ns", "zz",
+                          [](const Object&) -> kube::Result<json::Document> { return Obj("zz"); });
   EXPECT_EQ(missing.error().code, 404);
   auto created = s.Update(
       kGR, "ns", "zz", [](const Object&) -> kube::Result<json::Document> { return Obj("zz"); },

@@ -55,8 +55,10 @@ TEST_F(WatchTest, FromResourceVersionAndWatchPrefix) {
   auto a = Do("POST", kClaims, Claim("a"));
   std::string rv = a.Str("metadata.resourceVersion");
   Do("POST", kClaims, Claim("b"));
-  auto w = Watch("/apis/k8s.starter.org/v1alpha1/watch/namespaces/default/kubernetesclusters"
-                 "?resourceVersion=" + rv);
+  auto w = Watch(
+      "/apis/k8s.starter.org/v1alpha1/watch/namespaces/default/kubernetesclusters"
+      "?resourceVersion=" +
+      rv);
   auto lines = w->Lines(1);
   ASSERT_EQ(lines.size(), 1u) << w->writer().body();
   EXPECT_EQ(Type(lines[0]), "ADDED");
@@ -68,7 +70,8 @@ TEST_F(WatchTest, TooOldResourceVersionIsErrorEvent) {
   auto a = Do("POST", kClaims, Claim("a"));
   Do("POST", kClaims, Claim("b"));
   store_.Compact();
-  auto w = Watch(std::string(kClaims) + "?watch=1&resourceVersion=" + a.Str("metadata.resourceVersion"));
+  auto w =
+      Watch(std::string(kClaims) + "?watch=1&resourceVersion=" + a.Str("metadata.resourceVersion"));
   auto lines = w->Lines(1);
   ASSERT_EQ(lines.size(), 1u);
   EXPECT_EQ(Type(lines[0]), "ERROR");
@@ -116,9 +119,9 @@ TEST_F(WatchTest, BookmarksCarryResourceVersion) {
   const auto* obj = kube::json::Find(lines[0], "object");
   EXPECT_EQ(kube::json::GetString(*obj, "kind"), "KubernetesCluster");
   EXPECT_EQ(kube::json::GetString(*obj, "apiVersion"), "k8s.starter.org/v1alpha1");
-  EXPECT_EQ(std::string(kube::json::GetString(*kube::json::Find(*obj, "metadata"),
-                                              "resourceVersion")),
-            std::to_string(store_.CurrentResourceVersion()));
+  EXPECT_EQ(
+      std::string(kube::json::GetString(*kube::json::Find(*obj, "metadata"), "resourceVersion")),
+      std::to_string(store_.CurrentResourceVersion()));
 }
 
 TEST_F(WatchTest, TimeoutSecondsEndsStream) {
@@ -149,8 +152,8 @@ TEST_F(WatchTest, TableWatchSendsHeadersOnce) {
 
 TEST_F(WatchTest, LaggingWatcherGetsExpiredAfterCompaction) {
   CreateClaimCRD();
-  auto w = Watch(std::string(kClaims) + "?watch=true&resourceVersion=" +
-                 std::to_string(store_.CurrentResourceVersion()));
+  auto w = Watch(std::string(kClaims) +
+                 "?watch=true&resourceVersion=" + std::to_string(store_.CurrentResourceVersion()));
   Do("POST", kClaims, Claim("a"));
   ASSERT_EQ(w->Lines(1).size(), 1u);
   w->Stop();

@@ -48,7 +48,8 @@ kube::APIResource Claims() {
   r.resource = "kubernetesclusters";
   r.kind = "KubernetesCluster";
   r.list_kind = "KubernetesClusterList";
-  r.printer_columns = {{"CONNECTION-SECRET", "string", "", "", ".spec.writeConnectionSecretToRef.name", 0}};
+  r.printer_columns = {
+      {"CONNECTION-SECRET", "string", "", "", ".spec.writeConnectionSecretToRef.name", 0}};
   return r;
 }
 
@@ -59,13 +60,22 @@ std::string Cp(std::string_view name, std::string_view ns, const char* cluster =
 // A claim as another connector (or the migration importer) stored it.
 std::string StoredYaml(std::string_view name, std::string_view ns, const char* cluster,
                        std::string_view extra_annotations = "") {
-  std::string y = "apiVersion: k8s.starter.org/v1alpha1\nkind: KubernetesCluster\nmetadata:\n"
-                  "  name: " + Cp(name, ns, cluster) + "\n  namespace: claims\n  labels:\n"
-                  "    mcp-connector.upbound.io/app-cluster: \"" + cluster + "\"\n"
-                  "    mcp-connector.upbound.io/app-namespace: " + std::string(ns) + "\n"
-                  "    mcp-connector.upbound.io/app-resource-name: " + std::string(name) + "\n";
+  std::string y =
+      "apiVersion: k8s.starter.org/v1alpha1\nkind: KubernetesCluster\nmetadata:\n"
+      "  name: " +
+      Cp(name, ns, cluster) +
+      "\n  namespace: claims\n  labels:\n"
+      "    mcp-connector.upbound.io/app-cluster: \"" +
+      cluster +
+      "\"\n"
+      "    mcp-connector.upbound.io/app-namespace: " +
+      std::string(ns) +
+      "\n"
+      "    mcp-connector.upbound.io/app-resource-name: " +
+      std::string(name) + "\n";
   if (!extra_annotations.empty()) y += "  annotations:\n" + std::string(extra_annotations);
-  y += "spec:\n  id: " + std::string(name) + "\n  parameters:\n    nodeCount: 3\n"
+  y += "spec:\n  id: " + std::string(name) +
+       "\n  parameters:\n    nodeCount: 3\n"
        "  writeConnectionSecretToRef:\n    name: imported-secret\n";
   return y;
 }
@@ -74,7 +84,8 @@ class RelayTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(cp_.Start().ok());
-    ASSERT_TRUE(cp_.Apply(ReadFile("tests/unit/discovery/testdata/12-crd-kubernetesclusters.yaml")).ok());
+    ASSERT_TRUE(
+        cp_.Apply(ReadFile("tests/unit/discovery/testdata/12-crd-kubernetesclusters.yaml")).ok());
     ASSERT_TRUE(cp_.Apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: claims\n").ok());
     thread_ = std::thread([this] { ctx_.run(); });
 
@@ -90,7 +101,8 @@ class RelayTest : public ::testing::Test {
     kube::http::ServerOptions opts;
     opts.bind_address = "127.0.0.1";
     server_ = std::make_unique<kube::http::Server>(
-        opts, [this](kube::http::Request& req, kube::http::ResponseWriter& w) -> asio::awaitable<void> {
+        opts,
+        [this](kube::http::Request& req, kube::http::ResponseWriter& w) -> asio::awaitable<void> {
           auto info = kube::RequestInfoFactory().NewRequestInfo(req);
           if (!info.ok()) {
             co_await w.Send(500, {}, info.error().ToJson());
@@ -223,21 +235,24 @@ TEST_F(RelayTest, OtherClustersObjectsCannotBeTouched) {
   ASSERT_TRUE(cp_.Apply(StoredYaml("theirs", "test", kOther)).ok());
   // Same app coordinates from this cluster map to a different control-plane name: 404.
   EXPECT_EQ(Do("GET", kApi + "/namespaces/test/kubernetesclusters/theirs").status, 404);
-  EXPECT_EQ(Do("PATCH", kApi + "/namespaces/test/kubernetesclusters/theirs", R"({"spec":{"id":"y"}})",
-               "application/merge-patch+json").status,
+  EXPECT_EQ(Do("PATCH", kApi + "/namespaces/test/kubernetesclusters/theirs",
+               R"({"spec":{"id":"y"}})", "application/merge-patch+json")
+                .status,
             404);
   EXPECT_EQ(Do("DELETE", kApi + "/namespaces/test/kubernetesclusters/theirs").status, 404);
   auto dc = Do("DELETE", kApi + "/namespaces/test/kubernetesclusters");
   EXPECT_EQ(dc.status, 200) << dc.body;
   auto hostile = Do("GET", kApi + "/kubernetesclusters?labelSelector=" +
-                               kube::http::PercentEncode(std::string("mcp-connector.upbound.io/app-cluster=") + kOther));
+                               kube::http::PercentEncode(
+                                   std::string("mcp-connector.upbound.io/app-cluster=") + kOther));
   EXPECT_EQ(hostile.status, 400);
   EXPECT_NE(Stored(Cp("theirs", "test", kOther)), nullptr);
 }
 
 TEST_F(RelayTest, MigrationImportedClaimsRoundTrip) {
-  ASSERT_TRUE(cp_.Apply(StoredYaml("example", "default", kCluster,
-                                   "    crossplane.io/paused: \"true\"\n")).ok());
+  ASSERT_TRUE(
+      cp_.Apply(StoredYaml("example", "default", kCluster, "    crossplane.io/paused: \"true\"\n"))
+          .ok());
   auto got = Do("GET", kApi + "/namespaces/default/kubernetesclusters/example");
   ASSERT_EQ(got.status, 200) << got.body;
   auto g = json::Parse(got.body);
@@ -250,8 +265,9 @@ TEST_F(RelayTest, MigrationImportedClaimsRoundTrip) {
   const json::Value* stored = Stored(Cp("example", "default"));
   ASSERT_NE(stored, nullptr);
   EXPECT_EQ(json::GetString(*json::FindPath(*stored, "metadata.labels"), "team"), "red");
-  EXPECT_EQ(json::GetString(*json::FindPath(*stored, "metadata.annotations"), "crossplane.io/paused"),
-            "true");
+  EXPECT_EQ(
+      json::GetString(*json::FindPath(*stored, "metadata.annotations"), "crossplane.io/paused"),
+      "true");
   EXPECT_EQ(json::FindPath(*stored, "spec.parameters.nodeCount")->GetInt(), 3);
   EXPECT_EQ(json::GetString(*json::FindPath(*stored, "spec"), "id"), "example");
 }

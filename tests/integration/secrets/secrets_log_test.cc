@@ -183,7 +183,7 @@ class SecretsLogTest : public ::testing::Test {
 TEST_F(SecretsLogTest, NoTokenKeyOrIdentityHeaderReachesTheLogsAtV10) {
   // ---- markers
   const std::string cp_token = "cptoken" + mark_ + "CPTOKEN";
-  const std::string app_token = "apptoken" + mark_ + "APPTOKEN";  // valid in the app cluster
+  const std::string app_token = "apptoken" + mark_ + "APPTOKEN";   // valid in the app cluster
   const std::string bogus_token = "bogustoken" + mark_ + "BOGUS";  // valid nowhere
   const std::string basic = "YmFzaWM" + mark_ + "QmFzaWM=";        // "Authorization: Basic"
   const std::string user = "user" + mark_ + "USER";
@@ -202,11 +202,10 @@ TEST_F(SecretsLogTest, NoTokenKeyOrIdentityHeaderReachesTheLogsAtV10) {
              dir_ + "/cp-tokens.csv", "--anonymous-auth=false", "--fixtures", Fixtures()},
             dir_ + "/cp.log");
   // ---- the app cluster (aggregator): knows a user token, writes its certificates.
-  WriteFile(dir_ + "/app-tokens.csv",
-            app_token + "," + app_user + ",uid-app,\"system:masters\"\n");
-  app_.Start({build_ + "/fakekube", "--aggregator", "--bind-address", "127.0.0.1",
-              "--secure-port", "0", "--write-kubeconfig", dir_ + "/app.kubeconfig",
-              "--token-file", dir_ + "/app-tokens.csv", "--cert-dir", dir_ + "/app-certs"},
+  WriteFile(dir_ + "/app-tokens.csv", app_token + "," + app_user + ",uid-app,\"system:masters\"\n");
+  app_.Start({build_ + "/fakekube", "--aggregator", "--bind-address", "127.0.0.1", "--secure-port",
+              "0", "--write-kubeconfig", dir_ + "/app.kubeconfig", "--token-file",
+              dir_ + "/app-tokens.csv", "--cert-dir", dir_ + "/app-certs"},
              dir_ + "/app.log");
   ASSERT_TRUE(WaitForFile(dir_ + "/cp-admin.kubeconfig", cp_));
   ASSERT_TRUE(WaitForFile(dir_ + "/app.kubeconfig", app_));
@@ -218,8 +217,8 @@ TEST_F(SecretsLogTest, NoTokenKeyOrIdentityHeaderReachesTheLogsAtV10) {
   ASSERT_TRUE(std::regex_search(admin, ca, std::regex("certificate-authority-data: *(\\S+)")));
   WriteFile(dir_ + "/cp.kubeconfig",
             "apiVersion: v1\nkind: Config\ncurrent-context: cp\nclusters:\n- name: cp\n"
-            "  cluster:\n    server: " + server[1].str() +
-                "\n    certificate-authority-data: " + ca[1].str() +
+            "  cluster:\n    server: " +
+                server[1].str() + "\n    certificate-authority-data: " + ca[1].str() +
                 "\nusers:\n- name: cp\n  user:\n    token: " + cp_token +
                 "\ncontexts:\n- name: cp\n  context: {cluster: cp, user: cp}\n");
   // The claim namespace, and the served API (the claim XRD + its CRD) given as a file.
@@ -236,19 +235,20 @@ TEST_F(SecretsLogTest, NoTokenKeyOrIdentityHeaderReachesTheLogsAtV10) {
                                      ReadAll(Fixtures() + "/12-crd-kubernetesclusters.yaml"));
 
   // ---- the connector at the highest verbosity.
-  connector_.Start({build_ + "/mcp-connector", "serve", "--bind-address=127.0.0.1",
-                    "--secure-port=0", "--cert-dir=" + dir_ + "/certs",
-                    "--kubeconfig=" + dir_ + "/app.kubeconfig",
-                    "--control-plane-kubeconfig=" + dir_ + "/cp.kubeconfig",
-                    "--cluster-id=secrets-test", "--claim-namespace=claims",
-                    "--api-file=" + dir_ + "/apis.yaml", "-v=10"},
-                   dir_ + "/connector.log");
+  connector_.Start(
+      {build_ + "/mcp-connector", "serve", "--bind-address=127.0.0.1", "--secure-port=0",
+       "--cert-dir=" + dir_ + "/certs", "--kubeconfig=" + dir_ + "/app.kubeconfig",
+       "--control-plane-kubeconfig=" + dir_ + "/cp.kubeconfig", "--cluster-id=secrets-test",
+       "--claim-namespace=claims", "--api-file=" + dir_ + "/apis.yaml", "-v=10"},
+      dir_ + "/connector.log");
   std::regex re("serving on 127\\.0\\.0\\.1:([0-9]+)");
   for (int i = 0; i < 400 && port_ == 0; ++i) {
     std::smatch m;
     std::string log = ReadAll(connector_.log);
-    if (std::regex_search(log, m, re)) port_ = std::stoi(m[1]);
-    else std::this_thread::sleep_for(50ms);
+    if (std::regex_search(log, m, re))
+      port_ = std::stoi(m[1]);
+    else
+      std::this_thread::sleep_for(50ms);
   }
   ASSERT_GT(port_, 0) << "the connector did not start:\n" << ReadAll(connector_.log);
   Response ready;
@@ -260,10 +260,12 @@ TEST_F(SecretsLogTest, NoTokenKeyOrIdentityHeaderReachesTheLogsAtV10) {
 
   // ---- requests carrying the markers
   const std::string base = "/apis/k8s.starter.org/v1alpha1/namespaces/team-a/kubernetesclusters";
-  const std::vector<std::string> identity = {
-      "X-Remote-User: " + user, "X-Remote-Group: " + group, "X-Remote-Group: system:masters",
-      "X-Remote-Uid: " + uid, "X-Remote-Extra-" + extra_key + ": " + extra_value,
-      "Authorization: Bearer " + bogus_token};
+  const std::vector<std::string> identity = {"X-Remote-User: " + user,
+                                             "X-Remote-Group: " + group,
+                                             "X-Remote-Group: system:masters",
+                                             "X-Remote-Uid: " + uid,
+                                             "X-Remote-Extra-" + extra_key + ": " + extra_value,
+                                             "Authorization: Bearer " + bogus_token};
   // As the aggregator sends them: authenticated by the front-proxy certificate.
   Response list = Curl("GET", base + "?labelSelector=team%3Da", identity, true);
   EXPECT_EQ(list.code, "200") << list.body;
@@ -302,10 +304,9 @@ TEST_F(SecretsLogTest, NoTokenKeyOrIdentityHeaderReachesTheLogsAtV10) {
   std::vector<std::string> files = {connector_.log};
   for (const auto& e : fs::recursive_directory_iterator(dir_)) {
     std::string p = e.path().string();
-    if (e.is_regular_file() && (p.find(".INFO") != std::string::npos ||
-                                p.find(".WARNING") != std::string::npos ||
-                                p.find(".ERROR") != std::string::npos ||
-                                p.find("mcp-connector.") != std::string::npos)) {
+    if (e.is_regular_file() &&
+        (p.find(".INFO") != std::string::npos || p.find(".WARNING") != std::string::npos ||
+         p.find(".ERROR") != std::string::npos || p.find("mcp-connector.") != std::string::npos)) {
       logs += ReadAll(p);
       files.push_back(p);
     }
@@ -325,11 +326,17 @@ TEST_F(SecretsLogTest, NoTokenKeyOrIdentityHeaderReachesTheLogsAtV10) {
   ASSERT_GT(logs.size(), 2000u) << logs;
 
   std::vector<std::pair<std::string, std::string>> markers = {
-      {"control-plane token", cp_token}, {"app user token", app_token},
-      {"rejected bearer token", bogus_token}, {"Basic credentials", basic},
-      {"X-Remote-User", user}, {"X-Remote-Group", group}, {"X-Remote-Uid", uid},
-      {"X-Remote-Extra key", extra_key}, {"X-Remote-Extra value", extra_value},
-      {"spoofed X-Remote-User", spoofed_user}, {"the marker itself", mark_}};
+      {"control-plane token", cp_token},
+      {"app user token", app_token},
+      {"rejected bearer token", bogus_token},
+      {"Basic credentials", basic},
+      {"X-Remote-User", user},
+      {"X-Remote-Group", group},
+      {"X-Remote-Uid", uid},
+      {"X-Remote-Extra key", extra_key},
+      {"X-Remote-Extra value", extra_value},
+      {"spoofed X-Remote-User", spoofed_user},
+      {"the marker itself", mark_}};
   auto add_key = [&](const std::string& what, const std::string& path) {
     std::string pem = ReadAll(path);
     auto lines = PemBodyLines(pem);

@@ -43,8 +43,8 @@ size_t Replay(const std::string& target, int (*fn)(const uint8_t*, size_t)) {
   return n;
 }
 
-#define X(name)                                          \
-  TEST(CorpusReplay, name) {                             \
+#define X(name)                                                                   \
+  TEST(CorpusReplay, name) {                                                      \
     EXPECT_GT(Replay(#name, &FuzzOne_##name), 0u) << "no seed corpus for " #name; \
   }
 MCP_FUZZ_TARGETS

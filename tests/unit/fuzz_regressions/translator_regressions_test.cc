@@ -38,9 +38,8 @@ TEST(FuzzRegressions, DeeplyNestedJsonIsRejectedNotACrash) {
   std::string item;
   for (int i = 0; i < 100000; ++i) item += "{\"a\":";
   EXPECT_FALSE(t.TranslateItemText(item).ok());
-  EXPECT_FALSE(t.TranslateWatchEvent("{\"type\":\"ADDED\",\"object\":" + Nested(100000) + "}",
-                                     true)
-                   .ok());
+  EXPECT_FALSE(
+      t.TranslateWatchEvent("{\"type\":\"ADDED\",\"object\":" + Nested(100000) + "}", true).ok());
   EXPECT_FALSE(t.TranslateRowText(Nested(100000), t.ColumnsOf(nullptr), true).ok());
   // Ordinary nesting still parses.
   EXPECT_TRUE(json::Parse(Nested(100)).has_value());
@@ -96,8 +95,10 @@ namespace {
 // nothing, "!=" everything, and the upstream selector must stay well-formed and pinned.
 TEST(FuzzRegressions, FieldSelectorValueThatNoLabelCanHoldKeepsTheUpstreamSelectorValid) {
   proxy::Translator t = fuzz::MakeTranslator();
-  for (const char* fs : {"metadata.name==\x01" "3mcof", "metadata.name!=a b",
-                         "metadata.namespace=a\\,b", "metadata.namespace!=x y"}) {
+  for (const char* fs :
+       {"metadata.name==\x01"
+        "3mcof",
+        "metadata.name!=a b", "metadata.namespace=a\\,b", "metadata.namespace!=x y"}) {
     SCOPED_TRACE(fs);
     kube::http::Query in;
     in.Set("labelSelector", "a==b");
@@ -111,13 +112,13 @@ TEST(FuzzRegressions, FieldSelectorValueThatNoLabelCanHoldKeepsTheUpstreamSelect
     EXPECT_EQ(sel->RequiresExactMatch("mcp-connector.upbound.io/app-cluster"), fuzz::kCluster);
     const bool not_equals = std::string_view(fs).find("!=") != std::string_view::npos;
     size_t found = 0;
-    for (const char* key : {"mcp-connector.upbound.io/app-namespace",
-                            "mcp-connector.upbound.io/app-resource-name"}) {
+    for (const char* key :
+         {"mcp-connector.upbound.io/app-namespace", "mcp-connector.upbound.io/app-resource-name"}) {
       for (const auto* r : sel->RequirementsFor(key)) {
         ++found;
         EXPECT_EQ(r->values, std::vector<std::string>{""}) << upstream;
-        EXPECT_EQ(r->op, not_equals ? kube::LabelOperator::kNotEquals
-                                    : kube::LabelOperator::kEquals);
+        EXPECT_EQ(r->op,
+                  not_equals ? kube::LabelOperator::kNotEquals : kube::LabelOperator::kEquals);
       }
     }
     EXPECT_EQ(found, 1u) << upstream;

@@ -425,11 +425,10 @@ TEST_F(HttpServerTest, CertificateRotationServesTheNewCertificateToNewConnection
   TempDir dir;
   const Pki& pki = TestPki();
   ASSERT_TRUE(tls::WriteFile(dir.File("tls.crt"), pki.server.cert_pem).ok());
-  pki.server.key_pem.With([&](std::string_view k) {
-    ASSERT_TRUE(tls::WriteFile(dir.File("tls.key"), k).ok());
-  });
-  auto cred = tls::ServerCredential::FromFiles(dir.File("tls.crt"), dir.File("tls.key"),
-                                               milliseconds(0));
+  pki.server.key_pem.With(
+      [&](std::string_view k) { ASSERT_TRUE(tls::WriteFile(dir.File("tls.key"), k).ok()); });
+  auto cred =
+      tls::ServerCredential::FromFiles(dir.File("tls.crt"), dir.File("tls.key"), milliseconds(0));
   ASSERT_TRUE(cred.ok()) << cred.error().message;
   http::ServerOptions o;
   o.tls = *cred;
@@ -444,9 +443,8 @@ TEST_F(HttpServerTest, CertificateRotationServesTheNewCertificateToNewConnection
   spec.ip_addresses = {"127.0.0.1"};
   auto rotated = tls::GenerateSigned(pki.other_ca, spec);
   ASSERT_TRUE(rotated.ok());
-  rotated->key_pem.With([&](std::string_view k) {
-    ASSERT_TRUE(tls::WriteFile(dir.File("tls.key"), k).ok());
-  });
+  rotated->key_pem.With(
+      [&](std::string_view k) { ASSERT_TRUE(tls::WriteFile(dir.File("tls.key"), k).ok()); });
   ASSERT_TRUE(tls::WriteFile(dir.File("tls.crt"), rotated->cert_pem).ok());
   ASSERT_TRUE((*cred)->ReloadIfChanged() || (*cred)->generation() == 2);
   EXPECT_EQ((*cred)->generation(), 2u);

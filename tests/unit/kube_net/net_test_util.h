@@ -23,10 +23,10 @@ namespace asio = boost::asio;
 
 struct Pki {
   tls::KeyPair ca;
-  tls::KeyPair server;         // CN=localhost, SAN localhost + 127.0.0.1
-  tls::KeyPair client;         // CN=alice, O=devs, O=admins, clientAuth
-  tls::KeyPair other_ca;       // an unrelated CA
-  tls::KeyPair other_client;   // signed by other_ca
+  tls::KeyPair server;        // CN=localhost, SAN localhost + 127.0.0.1
+  tls::KeyPair client;        // CN=alice, O=devs, O=admins, clientAuth
+  tls::KeyPair other_ca;      // an unrelated CA
+  tls::KeyPair other_client;  // signed by other_ca
 };
 
 inline const Pki& TestPki() {
@@ -74,9 +74,7 @@ class IoThread {
   T Run(asio::awaitable<T> a) {
     return std::move(*Spawn(std::move(a)).get());
   }
-  void Run(asio::awaitable<void> a) {
-    asio::co_spawn(ioc_, std::move(a), asio::use_future).get();
-  }
+  void Run(asio::awaitable<void> a) { asio::co_spawn(ioc_, std::move(a), asio::use_future).get(); }
 
  private:
   template <class T>

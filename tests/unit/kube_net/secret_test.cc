@@ -13,7 +13,9 @@ namespace {
 
 // A SecretString cannot be streamed (so it cannot reach a log line by accident).
 template <class T>
-concept Streamable = requires(std::ostream& o, const T& v) { o << v; };
+concept Streamable = requires(std::ostream& o, const T& v) {
+  o << v;
+};
 static_assert(!Streamable<SecretString>);
 static_assert(Streamable<std::string>);
 

@@ -13,7 +13,8 @@ TEST(NegotiateAccept, JsonAndMetaTypes) {
   EXPECT_EQ(plain->upstream_accept, "application/json");
 
   auto table = NegotiateAccept(
-      "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json");
+      "application/json;as=Table;v=v1;g=meta.k8s.io,application/"
+      "json;as=Table;v=v1beta1;g=meta.k8s.io,application/json");
   ASSERT_TRUE(table.ok());
   EXPECT_EQ(table->representation, Representation::kTable);
   EXPECT_EQ(table->upstream_accept, "application/json;as=Table;v=v1;g=meta.k8s.io");

@@ -26,7 +26,8 @@ SplitRun Split(std::string_view input, size_t step) {
   SplitRun run;
   ListSplitter sp(
       {"items", "rows"},
-      [&](std::string_view key, std::string_view value) -> kube::Result<std::optional<std::string>> {
+      [&](std::string_view key,
+          std::string_view value) -> kube::Result<std::optional<std::string>> {
         run.members.push_back(std::string(key) + "=" + std::string(value));
         return std::optional<std::string>(std::string(value));
       },
@@ -83,14 +84,15 @@ TEST(ListSplitter, SameResultAtEveryChunkBoundary) {
   // Two pieces split at each position.
   for (size_t cut = 0; cut <= kList.size(); ++cut) {
     SplitRun r;
-    ListSplitter sp({"items"},
-                    [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
-                      return std::optional<std::string>(std::string(v));
-                    },
-                    [&](std::string_view, std::string_view e) -> kube::Result<std::optional<std::string>> {
-                      if (e.find("drop") != std::string_view::npos) return std::optional<std::string>();
-                      return std::optional<std::string>("{\"w\":" + std::string(e) + "}");
-                    });
+    ListSplitter sp(
+        {"items"},
+        [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
+          return std::optional<std::string>(std::string(v));
+        },
+        [&](std::string_view, std::string_view e) -> kube::Result<std::optional<std::string>> {
+          if (e.find("drop") != std::string_view::npos) return std::optional<std::string>();
+          return std::optional<std::string>("{\"w\":" + std::string(e) + "}");
+        });
     ASSERT_TRUE(sp.Feed(kList.substr(0, cut), r.out).ok()) << cut;
     ASSERT_TRUE(sp.Feed(kList.substr(cut), r.out).ok()) << cut;
     EXPECT_TRUE(sp.done());
@@ -111,9 +113,9 @@ TEST(ListSplitter, EmptyAndNullItems) {
 }
 
 TEST(ListSplitter, MalformedInputIsAnError) {
-  for (std::string_view bad : {"[1,2]", "{\"items\":[1,]}", "{\"a\":1,}", "{\"a\" 1}",
-                               "{\"a\":1} x", "{\"items\":[}]}", "{\"a\":}", "{,}",
-                               "{\"items\":[1 2]}"}) {
+  for (std::string_view bad :
+       {"[1,2]", "{\"items\":[1,]}", "{\"a\":1,}", "{\"a\" 1}", "{\"a\":1} x", "{\"items\":[}]}",
+        "{\"a\":}", "{,}", "{\"items\":[1 2]}"}) {
     for (size_t step : {size_t{0}, size_t{1}}) {
       SplitRun r = Split(bad, step);
       EXPECT_FALSE(r.ok && r.done) << bad << " step " << step;
@@ -126,27 +128,29 @@ TEST(ListSplitter, MalformedInputIsAnError) {
 
 TEST(ListSplitter, OversizedElementIsAnError) {
   std::string out;
-  ListSplitter sp({"items"},
-                  [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
-                    return std::optional<std::string>(std::string(v));
-                  },
-                  [](std::string_view, std::string_view e) -> kube::Result<std::optional<std::string>> {
-                    return std::optional<std::string>(std::string(e));
-                  },
-                  /*max_value_bytes=*/64);
+  ListSplitter sp(
+      {"items"},
+      [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
+        return std::optional<std::string>(std::string(v));
+      },
+      [](std::string_view, std::string_view e) -> kube::Result<std::optional<std::string>> {
+        return std::optional<std::string>(std::string(e));
+      },
+      /*max_value_bytes=*/64);
   std::string big = R"({"items":[")" + std::string(200, 'x') + R"("]})";
   EXPECT_FALSE(sp.Feed(big, out).ok());
 }
 
 TEST(ListSplitter, CallbackErrorsStopTheRelay) {
   std::string out;
-  ListSplitter sp({"items"},
-                  [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
-                    return std::optional<std::string>(std::string(v));
-                  },
-                  [](std::string_view, std::string_view) -> kube::Result<std::optional<std::string>> {
-                    return kube::NewInternalError("boom");
-                  });
+  ListSplitter sp(
+      {"items"},
+      [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
+        return std::optional<std::string>(std::string(v));
+      },
+      [](std::string_view, std::string_view) -> kube::Result<std::optional<std::string>> {
+        return kube::NewInternalError("boom");
+      });
   auto r = sp.Feed(R"({"items":[1]})", out);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().message, "Internal error occurred: boom");
@@ -155,7 +159,8 @@ TEST(ListSplitter, CallbackErrorsStopTheRelay) {
 // The memory bound: relaying a list through the real translator holds about one item, however
 // many items there are.
 std::string BigList(int n) {
-  std::string s = R"({"kind":"KubernetesClusterList","apiVersion":"k8s.starter.org/v1alpha1","metadata":{"resourceVersion":"1"},"items":[)";
+  std::string s =
+      R"({"kind":"KubernetesClusterList","apiVersion":"k8s.starter.org/v1alpha1","metadata":{"resourceVersion":"1"},"items":[)";
   for (int i = 0; i < n; ++i) {
     if (i) s += ",";
     s += StoredClaim("claim-number-" + std::to_string(i % 10), "ns" + std::to_string(i % 10),

@@ -157,10 +157,10 @@ class ProxyTest : public ::testing::Test {
   }
 
   // Serves one request; returns what the user got.
-  std::unique_ptr<RecordingWriter> Serve(std::string method, std::string target,
-                                         std::string body = {},
-                                         std::vector<std::pair<std::string, std::string>> headers = {},
-                                         std::function<void(RecordingWriter&)> on_write = {}) {
+  std::unique_ptr<RecordingWriter> Serve(
+      std::string method, std::string target, std::string body = {},
+      std::vector<std::pair<std::string, std::string>> headers = {},
+      std::function<void(RecordingWriter&)> on_write = {}) {
     auto req = std::make_unique<kube::http::Request>();
     req->method = method;
     req->target = target;
@@ -278,7 +278,8 @@ TEST_F(ProxyTest, NotAcceptableNeverReachesTheControlPlane) {
 }
 
 std::string ListOf(const std::vector<std::string>& items) {
-  std::string s = R"({"kind":"KubernetesClusterList","apiVersion":"k8s.starter.org/v1alpha1","metadata":{"resourceVersion":"42","continue":"tok"},"items":[)";
+  std::string s =
+      R"({"kind":"KubernetesClusterList","apiVersion":"k8s.starter.org/v1alpha1","metadata":{"resourceVersion":"42","continue":"tok"},"items":[)";
   for (size_t i = 0; i < items.size(); ++i) s += (i ? "," : "") + items[i];
   return s + "]}";
 }
@@ -291,7 +292,8 @@ TEST_F(ProxyTest, ListIsScopedStreamedAndFiltered) {
     for (size_t i = 0; i < list.size(); i += 7) u.chunks.push_back(list.substr(i, 7));
     return u;
   };
-  auto w = Serve("GET", kBase + "/namespaces/test/kubernetesclusters?limit=500&labelSelector=x%3Dy");
+  auto w =
+      Serve("GET", kBase + "/namespaces/test/kubernetesclusters?limit=500&labelSelector=x%3Dy");
   ASSERT_EQ(client_->requests.size(), 1u);
   kube::http::Query q(client_->requests[0].path.substr(client_->requests[0].path.find('?') + 1));
   EXPECT_EQ(client_->requests[0].path.substr(0, client_->requests[0].path.find('?')), kCpBase);
@@ -312,9 +314,10 @@ TEST_F(ProxyTest, ListIsScopedStreamedAndFiltered) {
 
 TEST_F(ProxyTest, HostileSelectorIs400AndNothingIsAsked) {
   client_->respond = [](const kube::RestRequest&) { return Ok(ListOf({})); };
-  auto w = Serve("GET", kBase + "/kubernetesclusters?labelSelector=" +
-                            kube::http::PercentEncode(std::string("mcp-connector.upbound.io/app-cluster=") +
-                                                      kOtherCluster));
+  auto w =
+      Serve("GET", kBase + "/kubernetesclusters?labelSelector=" +
+                       kube::http::PercentEncode(
+                           std::string("mcp-connector.upbound.io/app-cluster=") + kOtherCluster));
   EXPECT_EQ(w->status, 400);
   EXPECT_TRUE(client_->requests.empty());
 }
@@ -346,7 +349,9 @@ TEST_F(ProxyTest, TableListRewritesNamesAndHonoursIncludeObjectNone) {
 TEST_F(ProxyTest, WatchRelaysEventByEventAndEndsWhenTheClientGoes) {
   std::string e1 = R"({"type":"ADDED","object":)" + StoredClaim("a", "test") + "}\n";
   std::string e2 = R"({"type":"ADDED","object":)" + StoredClaim("b", "test", kOtherCluster) + "}\n";
-  std::string bm = R"({"type":"BOOKMARK","object":{"kind":"KubernetesCluster","apiVersion":"k8s.starter.org/v1alpha1","metadata":{"resourceVersion":"50"}}})" "\n";
+  std::string bm =
+      R"({"type":"BOOKMARK","object":{"kind":"KubernetesCluster","apiVersion":"k8s.starter.org/v1alpha1","metadata":{"resourceVersion":"50"}}})"
+      "\n";
   client_->respond = [&](const kube::RestRequest&) {
     Upstream u;
     u.chunks = {e1.substr(0, 10), e1.substr(10) + e2, bm};
@@ -354,10 +359,10 @@ TEST_F(ProxyTest, WatchRelaysEventByEventAndEndsWhenTheClientGoes) {
     return u;
   };
   auto w = Serve("GET",
-                 kBase + "/namespaces/test/kubernetesclusters?watch=1&resourceVersion=10&"
-                         "allowWatchBookmarks=true&fieldSelector=metadata.name%3Da",
-                 "", {},
-                 [](RecordingWriter& rw) {
+                 kBase +
+                     "/namespaces/test/kubernetesclusters?watch=1&resourceVersion=10&"
+                     "allowWatchBookmarks=true&fieldSelector=metadata.name%3Da",
+                 "", {}, [](RecordingWriter& rw) {
                    if (rw.body.find("BOOKMARK") != std::string::npos) rw.Close();
                  });
   ASSERT_EQ(client_->requests.size(), 1u);
@@ -392,9 +397,10 @@ TEST_F(ProxyTest, CreateTranslatesBodyAndAnswer) {
     json::SetString(d["metadata"], "uid", "u-9", d.GetAllocator());
     return Ok(json::Serialize(d), 201);
   };
-  auto w = Serve("POST", kBase + "/namespaces/test/kubernetesclusters?fieldManager=kubectl",
-                 R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{"name":"my-bucket","ownerReferences":[{"uid":"o"}]},"spec":{"writeConnectionSecretToRef":{"name":"kc"}}})",
-                 {{"Content-Type", "application/json"}});
+  auto w = Serve(
+      "POST", kBase + "/namespaces/test/kubernetesclusters?fieldManager=kubectl",
+      R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{"name":"my-bucket","ownerReferences":[{"uid":"o"}]},"spec":{"writeConnectionSecretToRef":{"name":"kc"}}})",
+      {{"Content-Type", "application/json"}});
   ASSERT_EQ(client_->requests.size(), 1u);
   EXPECT_EQ(client_->requests[0].method, "POST");
   EXPECT_EQ(client_->requests[0].path, kCpBase + "?fieldManager=kubectl");
@@ -414,9 +420,10 @@ TEST_F(ProxyTest, CreateWithGenerateNameRetriesCollisions) {
   std::vector<std::string> names;
   client_->respond = [&](const kube::RestRequest& r) {
     json::Document d = Parse(r.body);
-    names.push_back(std::string(json::GetString(d["metadata"]["labels"],
-                                                "mcp-connector.upbound.io/app-resource-name")));
-    if (++calls < 3) return Err(kube::NewAlreadyExists(t.Gr(), json::GetString(d["metadata"], "name")));
+    names.push_back(std::string(
+        json::GetString(d["metadata"]["labels"], "mcp-connector.upbound.io/app-resource-name")));
+    if (++calls < 3)
+      return Err(kube::NewAlreadyExists(t.Gr(), json::GetString(d["metadata"], "name")));
     return Ok(r.body, 201);
   };
   auto w = Serve("POST", kBase + "/namespaces/test/kubernetesclusters",
@@ -435,7 +442,8 @@ TEST_F(ProxyTest, CreateAlreadyExistsNamesTheUsersObject) {
   client_->respond = [&](const kube::RestRequest&) {
     return Err(kube::NewAlreadyExists(t.Gr(), Cp("a", "test")));
   };
-  auto w = Serve("POST", kBase + "/namespaces/test/kubernetesclusters", R"({"metadata":{"name":"a"}})");
+  auto w =
+      Serve("POST", kBase + "/namespaces/test/kubernetesclusters", R"({"metadata":{"name":"a"}})");
   EXPECT_EQ(w->status, 409);
   EXPECT_EQ(json::GetString(BodyOf(*w), "message"),
             "kubernetesclusters.k8s.starter.org \"a\" already exists");
@@ -448,8 +456,8 @@ TEST_F(ProxyTest, BadBodiesNeverReachTheControlPlane) {
     int code;
   } cases[] = {
       {"POST", "/namespaces/test/kubernetesclusters", "not json", "application/json", 400},
-      {"POST", "/namespaces/test/kubernetesclusters", R"({"metadata":{"name":"a","namespace":"x"}})",
-       "application/json", 400},
+      {"POST", "/namespaces/test/kubernetesclusters",
+       R"({"metadata":{"name":"a","namespace":"x"}})", "application/json", 400},
       {"POST", "/namespaces/test/kubernetesclusters",
        R"({"metadata":{"name":"a","labels":{"mcp-connector.upbound.io/app-cluster":"x"}}})",
        "application/json", 422},
@@ -509,11 +517,11 @@ TEST_F(ProxyTest, MergePatchAndApplyPatch) {
                      R"({"metadata":{"labels":{"x":"y"}}})",
                      {{"Content-Type", "application/merge-patch+json"}});
   EXPECT_EQ(merge->status, 200);
-  auto apply = Serve("PATCH",
-                     kBase + "/namespaces/test/kubernetesclusters/a?fieldManager=kubectl&force=true",
-                     "apiVersion: k8s.starter.org/v1alpha1\nkind: KubernetesCluster\nmetadata:\n"
-                     "  name: a\nspec:\n  parameters:\n    nodeCount: 2\n",
-                     {{"Content-Type", "application/apply-patch+yaml"}});
+  auto apply = Serve(
+      "PATCH", kBase + "/namespaces/test/kubernetesclusters/a?fieldManager=kubectl&force=true",
+      "apiVersion: k8s.starter.org/v1alpha1\nkind: KubernetesCluster\nmetadata:\n"
+      "  name: a\nspec:\n  parameters:\n    nodeCount: 2\n",
+      {{"Content-Type", "application/apply-patch+yaml"}});
   EXPECT_EQ(apply->status, 200);
   ASSERT_EQ(patches.size(), 2u);
   EXPECT_EQ(patches[0].first, "application/merge-patch+json");
@@ -533,12 +541,14 @@ TEST_F(ProxyTest, MergePatchAndApplyPatch) {
 
 TEST_F(ProxyTest, ApplyPatchCreatesWhenMissing) {
   client_->respond = [&](const kube::RestRequest& r) {
-    if (r.method == "GET") return Err(kube::NewNotFound({"k8s.starter.org", "kubernetesclusters"}, Cp("n", "test")));
+    if (r.method == "GET")
+      return Err(kube::NewNotFound({"k8s.starter.org", "kubernetesclusters"}, Cp("n", "test")));
     return Ok(r.body, 201);
   };
-  auto w = Serve("PATCH", kBase + "/namespaces/test/kubernetesclusters/n",
-                 "apiVersion: k8s.starter.org/v1alpha1\nkind: KubernetesCluster\nmetadata:\n  name: n\n",
-                 {{"Content-Type", "application/apply-patch+yaml"}});
+  auto w =
+      Serve("PATCH", kBase + "/namespaces/test/kubernetesclusters/n",
+            "apiVersion: k8s.starter.org/v1alpha1\nkind: KubernetesCluster\nmetadata:\n  name: n\n",
+            {{"Content-Type", "application/apply-patch+yaml"}});
   EXPECT_EQ(w->status, 201);
   EXPECT_EQ(json::GetString(BodyOf(*w)["metadata"], "name"), "n");
 }
@@ -568,8 +578,9 @@ TEST_F(ProxyTest, DeleteAddsUidPreconditionAndKeepsTheUsers) {
     sent = r.body;
     return Ok(StoredClaim("a", "test"));
   };
-  auto w = Serve("DELETE", kBase + "/namespaces/test/kubernetesclusters/a?propagationPolicy=Foreground",
-                 R"({"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"resourceVersion":"7"}})");
+  auto w = Serve(
+      "DELETE", kBase + "/namespaces/test/kubernetesclusters/a?propagationPolicy=Foreground",
+      R"({"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"resourceVersion":"7"}})");
   EXPECT_EQ(w->status, 200);
   ASSERT_EQ(client_->requests.size(), 2u);
   EXPECT_EQ(client_->requests[1].method, "DELETE");
@@ -584,8 +595,10 @@ TEST_F(ProxyTest, DeleteAddsUidPreconditionAndKeepsTheUsers) {
 TEST_F(ProxyTest, DeleteSuccessStatusNamesTheUsersObject) {
   client_->respond = [&](const kube::RestRequest& r) {
     if (r.method == "GET") return Ok(StoredClaim("a", "test"));
-    return Ok(R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","details":{"name":")" +
-              Cp("a", "test") + R"(","group":"k8s.starter.org","kind":"kubernetesclusters","uid":"uid-1"}})");
+    return Ok(
+        R"({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success","details":{"name":")" +
+        Cp("a", "test") +
+        R"(","group":"k8s.starter.org","kind":"kubernetesclusters","uid":"uid-1"}})");
   };
   auto w = Serve("DELETE", kBase + "/namespaces/test/kubernetesclusters/a");
   EXPECT_EQ(w->status, 200);

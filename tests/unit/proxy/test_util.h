@@ -69,7 +69,8 @@ inline std::string StoredClaim(std::string_view name, std::string_view ns,
   s += R"("labels":{"mcp-connector.upbound.io/app-cluster":")" + std::string(cluster) +
        R"(","mcp-connector.upbound.io/app-namespace":")" + std::string(ns) +
        R"(","mcp-connector.upbound.io/app-resource-name":")" + std::string(name) + R"("}},)";
-  s += R"("spec":)" + std::string(spec) + R"(,"status":{"conditions":[{"type":"Ready","status":"True"}]}})";
+  s += R"("spec":)" + std::string(spec) +
+       R"(,"status":{"conditions":[{"type":"Ready","status":"True"}]}})";
   return s;
 }
 

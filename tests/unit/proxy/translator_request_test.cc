@@ -27,13 +27,15 @@ std::string Annotation(const json::Value& obj, std::string_view key) {
 
 TEST(TranslatorNames, DocumentedVectorAndPrefixes) {
   EXPECT_EQ(MakeTranslator().ControlPlaneName("test", "my-bucket"), "claim-c603e518969b413e");
-  std::string nxr = MakeTranslator(kCluster, Kind::kNamespacedXR).ControlPlaneName("test", "my-bucket");
+  std::string nxr =
+      MakeTranslator(kCluster, Kind::kNamespacedXR).ControlPlaneName("test", "my-bucket");
   EXPECT_EQ(nxr, "nxr-c603e518969b413e");
 }
 
 TEST(TranslatorNames, Paths) {
   Translator t = MakeTranslator();
-  EXPECT_EQ(t.CollectionPath(), "/apis/k8s.starter.org/v1alpha1/namespaces/claims/kubernetesclusters");
+  EXPECT_EQ(t.CollectionPath(),
+            "/apis/k8s.starter.org/v1alpha1/namespaces/claims/kubernetesclusters");
   EXPECT_EQ(t.ObjectPath("claim-1", "status"),
             "/apis/k8s.starter.org/v1alpha1/namespaces/claims/kubernetesclusters/claim-1/status");
 }
@@ -59,11 +61,18 @@ TEST(TranslateQuery, PassesKnownParametersAndDropsOthers) {
         "propagationPolicy=Foreground&resourceVersionMatch=NotOlderThan&bogus=1"),
       "list", "test");
   ASSERT_TRUE(q.ok());
-  for (auto [k, v] : std::vector<std::pair<const char*, const char*>>{
-           {"resourceVersion", "5"}, {"limit", "500"}, {"continue", "abc"},
-           {"timeoutSeconds", "30"}, {"allowWatchBookmarks", "true"}, {"dryRun", "All"},
-           {"fieldManager", "kubectl"}, {"force", "true"}, {"fieldValidation", "Strict"},
-           {"propagationPolicy", "Foreground"}, {"resourceVersionMatch", "NotOlderThan"}}) {
+  for (auto [k, v] :
+       std::vector<std::pair<const char*, const char*>>{{"resourceVersion", "5"},
+                                                        {"limit", "500"},
+                                                        {"continue", "abc"},
+                                                        {"timeoutSeconds", "30"},
+                                                        {"allowWatchBookmarks", "true"},
+                                                        {"dryRun", "All"},
+                                                        {"fieldManager", "kubectl"},
+                                                        {"force", "true"},
+                                                        {"fieldValidation", "Strict"},
+                                                        {"propagationPolicy", "Foreground"},
+                                                        {"resourceVersionMatch", "NotOlderThan"}}) {
     EXPECT_EQ(q->Get(k).value_or("<none>"), v) << k;
   }
   EXPECT_FALSE(q->Get("bogus"));
@@ -105,12 +114,11 @@ TEST(TranslateQuery, UserSelectorIsReSerializedAndAnded) {
 // Hostile selectors: nothing a user sends can widen the scope beyond this cluster.
 TEST(TranslateQuery, SelectorOnReservedKeysIsRejected) {
   Translator t = MakeTranslator();
-  for (std::string sel : {std::string(kLabelCluster) + "=" + kOtherCluster,
-                          std::string("!") + kLabelCluster,
-                          std::string(kLabelCluster) + " notin (" + kCluster + ")",
-                          std::string(kLabelNs) + " in (other,test)",
-                          std::string("a=b,") + kLabelName,
-                          std::string("MCP-Connector.upbound.io/app-cluster=x")}) {
+  for (std::string sel :
+       {std::string(kLabelCluster) + "=" + kOtherCluster, std::string("!") + kLabelCluster,
+        std::string(kLabelCluster) + " notin (" + kCluster + ")",
+        std::string(kLabelNs) + " in (other,test)", std::string("a=b,") + kLabelName,
+        std::string("MCP-Connector.upbound.io/app-cluster=x")}) {
     auto q = t.TranslateQuery(Q("labelSelector=" + kube::http::PercentEncode(sel)), "list", "");
     ASSERT_FALSE(q.ok()) << sel;
     EXPECT_EQ(q.error().code, 400) << sel;
@@ -125,8 +133,8 @@ TEST(TranslateQuery, SelectorOnReservedKeysIsRejected) {
 
 TEST(TranslateQuery, MalformedSelectorsCannotInjectRequirements) {
   Translator t = MakeTranslator();
-  for (std::string sel : {"a=b,", "a in (b", "a=(b)", ",a=b", "a=b c=d", "a notin",
-                          "a=b=c", "a!b"}) {
+  for (std::string sel :
+       {"a=b,", "a in (b", "a=(b)", ",a=b", "a=b c=d", "a notin", "a=b=c", "a!b"}) {
     auto q = t.TranslateQuery(Q("labelSelector=" + kube::http::PercentEncode(sel)), "list", "t");
     EXPECT_FALSE(q.ok()) << sel;
     if (!q.ok()) {
@@ -156,7 +164,8 @@ TEST(TranslateQuery, FieldSelectorAcrossNamespaces) {
             std::string(kLabelCluster) + "=" + kCluster + "," + kLabelName + "=my-bucket");
   // Name and namespace: the control-plane name.
   auto q2 = t.TranslateQuery(
-      Q("fieldSelector=" + kube::http::PercentEncode("metadata.namespace=test,metadata.name=my-bucket")),
+      Q("fieldSelector=" +
+        kube::http::PercentEncode("metadata.namespace=test,metadata.name=my-bucket")),
       "list", "");
   ASSERT_TRUE(q2.ok());
   EXPECT_EQ(q2->Get("fieldSelector").value_or(""), "metadata.name=claim-c603e518969b413e");
@@ -169,9 +178,9 @@ TEST(TranslateQuery, FieldSelectorNamespaceOfAnotherNamespaceSelectsNothing) {
                                            "test");
   ASSERT_TRUE(q.ok());
   // Both namespace requirements are ANDed: no object can match both.
-  EXPECT_EQ(q->Get("labelSelector").value_or(""),
-            std::string(kLabelCluster) + "=" + kCluster + "," + kLabelNs + "=other," + kLabelNs +
-                "=test");
+  EXPECT_EQ(q->Get("labelSelector").value_or(""), std::string(kLabelCluster) + "=" + kCluster +
+                                                      "," + kLabelNs + "=other," + kLabelNs +
+                                                      "=test");
   EXPECT_FALSE(q->Get("fieldSelector"));
 }
 
@@ -277,8 +286,9 @@ TEST(PrepareObject, InvalidNameIs422) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, 422);
   EXPECT_EQ(r.error().reason, "Invalid");
-  EXPECT_THAT(r.error().message,
-              HasSubstr("KubernetesCluster.k8s.starter.org \"Not_Valid\" is invalid: metadata.name"));
+  EXPECT_THAT(
+      r.error().message,
+      HasSubstr("KubernetesCluster.k8s.starter.org \"Not_Valid\" is invalid: metadata.name"));
   EXPECT_THAT(r.error().message, HasSubstr("RFC 1123 subdomain"));
 }
 
@@ -392,16 +402,18 @@ TEST(DecodeBody, DuplicateMembersKeepTheLast) {
 
 TEST(PrepareMergePatch, MetadataRules) {
   Translator t = MakeTranslator();
-  json::Document current = Parse(StoredClaim("a", "test", kCluster,
-                                             R"("annotations":{"keep":"1"})"));
+  json::Document current =
+      Parse(StoredClaim("a", "test", kCluster, R"("annotations":{"keep":"1"})"));
   {
     json::Document p = Body(R"({"metadata":{"name":"b"}})");
     auto r = t.PrepareMergePatch(p, {"patch", "test", "a", ""}, &current);
     ASSERT_FALSE(r.ok());
-    EXPECT_EQ(r.error().message, "the name of the object (b) does not match the name on the URL (a)");
+    EXPECT_EQ(r.error().message,
+              "the name of the object (b) does not match the name on the URL (a)");
   }
   {
-    json::Document p = Body(R"({"metadata":{"labels":{"mcp-connector.upbound.io/app-namespace":null}}})");
+    json::Document p =
+        Body(R"({"metadata":{"labels":{"mcp-connector.upbound.io/app-namespace":null}}})");
     auto r = t.PrepareMergePatch(p, {"patch", "test", "a", ""}, &current);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, 422);
@@ -464,16 +476,18 @@ TEST(PrepareMergePatch, OwnerReferencesGoToTheAnnotation) {
 TEST(PrepareJsonPatch, OperationsOnProtectedPathsAre422) {
   Translator t = MakeTranslator();
   json::Document current = Parse(StoredClaim("a", "test"));
-  for (std::string op : {R"({"op":"replace","path":"/metadata/name","value":"x"})",
-                         R"({"op":"replace","path":"/metadata/namespace","value":"x"})",
-                         R"({"op":"remove","path":"/metadata/labels/mcp-connector.upbound.io~1app-cluster"})",
-                         R"({"op":"add","path":"/metadata/annotations/mcp-connector.upbound.io~1x","value":"1"})",
-                         R"({"op":"remove","path":"/metadata/labels"})",
-                         R"({"op":"replace","path":"/metadata","value":{}})",
-                         R"({"op":"replace","path":"","value":{}})",
-                         R"({"op":"add","path":"/metadata/ownerReferences","value":[]})",
-                         R"({"op":"copy","from":"/metadata/name","path":"/spec/x"})",
-                         R"({"op":"replace","path":"/metadata/labels","value":{"mcp-connector.upbound.io/app-cluster":"x"}})"}) {
+  for (
+      std::string op :
+      {R"({"op":"replace","path":"/metadata/name","value":"x"})",
+       R"({"op":"replace","path":"/metadata/namespace","value":"x"})",
+       R"({"op":"remove","path":"/metadata/labels/mcp-connector.upbound.io~1app-cluster"})",
+       R"({"op":"add","path":"/metadata/annotations/mcp-connector.upbound.io~1x","value":"1"})",
+       R"({"op":"remove","path":"/metadata/labels"})",
+       R"({"op":"replace","path":"/metadata","value":{}})",
+       R"({"op":"replace","path":"","value":{}})",
+       R"({"op":"add","path":"/metadata/ownerReferences","value":[]})",
+       R"({"op":"copy","from":"/metadata/name","path":"/spec/x"})",
+       R"({"op":"replace","path":"/metadata/labels","value":{"mcp-connector.upbound.io/app-cluster":"x"}})"}) {
     json::Document p = Body("[" + op + "]");
     auto r = t.PrepareJsonPatch(p, {"patch", "test", "a", ""}, &current);
     ASSERT_FALSE(r.ok()) << op;

@@ -28,10 +28,10 @@ TEST(TranslateObject, RestoresWhatTheAppSideWrote) {
       R"("annotations":{"mcp-connector.upbound.io/owner-references":)" +
       json::Serialize(json::Str(owners, tmp.GetAllocator())) +
       R"(,"mcp-connector.upbound.io/connection-secret-name":"kubeconfig","keep":"me"})";
-  json::Document obj = Parse(StoredClaim(
-      "my-bucket", "test", kCluster, extra,
-      R"({"writeConnectionSecretToRef":{"name":")" +
-          ConnectionSecretName("kubeconfig", "test", kCluster) + R"("}})"));
+  json::Document obj =
+      Parse(StoredClaim("my-bucket", "test", kCluster, extra,
+                        R"({"writeConnectionSecretToRef":{"name":")" +
+                            ConnectionSecretName("kubeconfig", "test", kCluster) + R"("}})"));
   ASSERT_TRUE(obj.IsObject());
   ASSERT_TRUE(t.TranslateObject(obj, obj.GetAllocator()));
   EXPECT_EQ(Meta(obj, "name"), "my-bucket");
@@ -89,8 +89,8 @@ TEST(TranslateObject, ForeignObjectsAreRejected) {
   EXPECT_FALSE(t.TranslateObject(other, other.GetAllocator()));
   EXPECT_EQ(Meta(other, "name"), Cp("a", "test", kOtherCluster));  // untouched
 
-  json::Document unlabelled = Parse(
-      R"({"metadata":{"name":")" + Cp("a", "test") + R"(","namespace":"claims"}})");
+  json::Document unlabelled =
+      Parse(R"({"metadata":{"name":")" + Cp("a", "test") + R"(","namespace":"claims"}})");
   EXPECT_FALSE(t.TranslateObject(unlabelled, unlabelled.GetAllocator()));
 
   json::Document wrong_ns = Parse(StoredClaim("a", "test"));
@@ -109,8 +109,8 @@ TEST(TranslateObject, ForeignObjectsAreRejected) {
 TEST(TranslateObject, LongNamesRoundTrip) {
   Translator t = MakeTranslator();
   std::string long_name = std::string(80, 'b') + ".example";
-  auto body = Translator::DecodeBody(R"({"metadata":{"name":")" + long_name + R"("}})",
-                                     BodyType::kJson);
+  auto body =
+      Translator::DecodeBody(R"({"metadata":{"name":")" + long_name + R"("}})", BodyType::kJson);
   ASSERT_TRUE(body.ok());
   ASSERT_TRUE(t.PrepareObject(*body, {"create", "test", "", ""}).ok());
   ASSERT_TRUE(t.TranslateObject(*body, body->GetAllocator()));
@@ -186,8 +186,9 @@ TEST(TranslateDocument, PartialObjectMetadataList) {
     d.AddMember("metadata", json::Value(full["metadata"], d.GetAllocator()), d.GetAllocator());
     return json::Serialize(d);
   };
-  json::Document list = Parse(R"({"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":[)" +
-                              pom("a", kCluster) + "," + pom("b", kOtherCluster) + "]}");
+  json::Document list = Parse(
+      R"({"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":{},"items":[)" +
+      pom("a", kCluster) + "," + pom("b", kOtherCluster) + "]}");
   ASSERT_TRUE(t.TranslateDocument(list));
   ASSERT_EQ(list["items"].Size(), 1u);
   EXPECT_EQ(Meta(list["items"][0], "name"), "a");
@@ -203,24 +204,27 @@ std::string TableOf(const std::vector<std::string>& stored) {
     if (const auto* r = json::FindPath(obj, "spec.writeConnectionSecretToRef"))
       secret = json::GetString(*r, "name");
     if (!rows.empty()) rows += ",";
-    rows += R"({"cells":[")" + name + R"(","True","True",")" + secret +
-            R"(","5m"],"object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":)" +
-            json::Serialize(obj["metadata"]) + "}}";
+    rows +=
+        R"({"cells":[")" + name + R"(","True","True",")" + secret +
+        R"(","5m"],"object":{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":)" +
+        json::Serialize(obj["metadata"]) + "}}";
   }
   return R"({"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":{"resourceVersion":"3"},)"
          R"("columnDefinitions":[{"name":"Name","type":"string","format":"name"},)"
          R"({"name":"SYNCED","type":"string"},{"name":"READY","type":"string"},)"
          R"({"name":"CONNECTION-SECRET","type":"string"},{"name":"AGE","type":"date"}],)"
-         R"("rows":[)" + rows + "]}";
+         R"("rows":[)" +
+         rows + "]}";
 }
 
 TEST(TranslateDocument, TableRowsNameCellsAndSecretCells) {
   Translator t = MakeTranslator();
   std::string secret_cp = ConnectionSecretName("kubeconfig", "test", kCluster);
   json::Document table = Parse(TableOf(
-      {StoredClaim("a", "test", kCluster,
-                   R"("annotations":{"mcp-connector.upbound.io/connection-secret-name":"kubeconfig"})",
-                   R"({"writeConnectionSecretToRef":{"name":")" + secret_cp + R"("}})"),
+      {StoredClaim(
+           "a", "test", kCluster,
+           R"("annotations":{"mcp-connector.upbound.io/connection-secret-name":"kubeconfig"})",
+           R"({"writeConnectionSecretToRef":{"name":")" + secret_cp + R"("}})"),
        StoredClaim("b", "test", kOtherCluster)}));
   ASSERT_TRUE(t.TranslateDocument(table));
   const json::Value& rows = table["rows"];
@@ -252,8 +256,8 @@ TEST(TranslateDocument, SingleForeignObjectIsNotOurs) {
 
 TEST(TranslateWatchEvent, EventsAreTranslatedOrDropped) {
   Translator t = MakeTranslator();
-  auto added = t.TranslateWatchEvent(R"({"type":"ADDED","object":)" + StoredClaim("a", "test") + "}",
-                                     true);
+  auto added =
+      t.TranslateWatchEvent(R"({"type":"ADDED","object":)" + StoredClaim("a", "test") + "}", true);
   ASSERT_TRUE(added.ok() && added->has_value());
   json::Document ev = Parse(**added);
   EXPECT_EQ(json::GetString(ev, "type"), "ADDED");
@@ -312,16 +316,17 @@ TEST(TranslateStatus, ErrorsNameTheUsersObject) {
   EXPECT_EQ(ae.message, "kubernetesclusters.k8s.starter.org \"my-bucket\" already exists");
 
   kube::Status conflict = t.TranslateStatus(
-      kube::NewConflict(t.Gr(), cp, "the object has been modified; please apply your changes to "
-                                    "the latest version and try again"),
+      kube::NewConflict(t.Gr(), cp,
+                        "the object has been modified; please apply your changes to "
+                        "the latest version and try again"),
       &target);
   EXPECT_THAT(conflict.message, HasSubstr("\"my-bucket\""));
   EXPECT_THAT(conflict.message, Not(HasSubstr(cp)));
 
   kube::Status inv = t.TranslateStatus(
-      kube::NewInvalid("KubernetesCluster.k8s.starter.org", cp,
-                       {{"FieldValueInvalid", "Invalid value: 0: must be > 0",
-                         "spec.parameters.nodeCount"}}),
+      kube::NewInvalid(
+          "KubernetesCluster.k8s.starter.org", cp,
+          {{"FieldValueInvalid", "Invalid value: 0: must be > 0", "spec.parameters.nodeCount"}}),
       &target);
   EXPECT_EQ(inv.code, 422);
   EXPECT_THAT(inv.message, HasSubstr("\"my-bucket\" is invalid"));
