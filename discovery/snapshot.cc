@@ -10,7 +10,7 @@
 #include <sstream>
 
 #include "discovery/served_apis.h"
-#include "discovery/yaml_json.h"
+#include "kube/yaml.h"
 
 namespace discovery {
 namespace {
@@ -369,7 +369,7 @@ Readiness StaticReadiness() {
 }  // namespace
 
 kube::Result<std::shared_ptr<const DiscoverySnapshot>> SnapshotFromText(std::string_view text) {
-  auto docs = YamlToJsonDocuments(text);
+  auto docs = kube::yaml::ToJsonDocuments(text);
   if (!docs.ok()) return std::move(docs).error();
   std::vector<const json::Value*> entries, xrds, crds;
   for (const auto& d : *docs) {

@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "kube/validation.h"
+
 namespace naming {
 namespace {
 
@@ -57,77 +59,6 @@ void HexPrefix(const unsigned char* digest, char* out) {
   }
 }
 
-bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-bool MatchesDNS1123Label(std::string_view s) {
-  if (s.empty() || !IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
-}
-
-bool MatchesDNS1123Subdomain(std::string_view s) {
-  while (true) {
-    size_t dot = s.find('.');
-    if (!MatchesDNS1123Label(s.substr(0, dot))) return false;
-    if (dot == std::string_view::npos) return true;
-    s.remove_prefix(dot + 1);
-  }
-}
-
-constexpr std::string_view kDNS1123LabelFmt = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-constexpr std::string_view kDNS1123LabelErrMsg =
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
-    "must start and end with an alphanumeric character";
-constexpr std::string_view kDNS1123SubdomainFmt =
-    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
-constexpr std::string_view kDNS1123SubdomainErrMsg =
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
-    "'.', and must start and end with an alphanumeric character";
-
-std::string MaxLenError(size_t n) {
-  return "must be no more than " + std::to_string(n) + " characters";
-}
-
-// validation.RegexError
-std::string RegexError(std::string_view msg, std::string_view re,
-                       std::initializer_list<std::string_view> examples) {
-  std::string out(msg);
-  if (examples.size() == 0)
-    return out + " (regex used for validation is '" + std::string(re) + "')";
-  out += " (e.g. ";
-  bool first = true;
-  for (std::string_view e : examples) {
-    if (!first) out += " or ";
-    first = false;
-    out += "'" + std::string(e) + "', ";
-  }
-  out += "regex used for validation is '" + std::string(re) + "')";
-  return out;
-}
-
-// Go's %q for the strings validation prints.
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\r') {
-      out += "\\r";
-    } else if (c < 0x20 || c == 0x7f) {
-      out += "\\x";
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 15]);
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-  }
-  return out + "\"";
-}
-
 // validation.MaskTrailingDash (including its upstream quirk of dropping two characters).
 std::string MaskTrailingDash(std::string_view name) {
   if (name.size() > 1 && name.back() == '-')
@@ -136,7 +67,7 @@ std::string MaskTrailingDash(std::string_view name) {
 }
 
 kube::StatusCause Invalid(std::string field, std::string_view value, std::string_view detail) {
-  std::string msg = "Invalid value: " + Quote(value);
+  std::string msg = "Invalid value: " + kube::validation::GoQuote(value);
   if (!detail.empty()) msg += ": " + std::string(detail);
   return {"FieldValueInvalid", std::move(msg), std::move(field)};
 }
@@ -238,41 +169,18 @@ std::string GenerateName(std::string_view base) {
   return GenerateName(base, rng);
 }
 
-std::vector<std::string> IsDNS1123Subdomain(std::string_view value) {
-  std::vector<std::string> errs;
-  if (value.size() > 253) errs.push_back(MaxLenError(253));
-  if (!MatchesDNS1123Subdomain(value)) {
-    errs.push_back(RegexError(kDNS1123SubdomainErrMsg, kDNS1123SubdomainFmt, {"example.com"}));
-  }
-  return errs;
-}
-
-std::vector<std::string> IsDNS1123Label(std::string_view value) {
-  std::vector<std::string> errs;
-  if (value.size() > 63) errs.push_back(MaxLenError(63));
-  if (!MatchesDNS1123Label(value)) {
-    if (MatchesDNS1123Subdomain(value)) {
-      // A valid subdomain but not a label: the length was checked, so it must be dots.
-      errs.push_back("must not contain dots");
-    } else {
-      errs.push_back(RegexError(kDNS1123LabelErrMsg, kDNS1123LabelFmt, {"my-name", "123-abc"}));
-    }
-  }
-  return errs;
-}
-
 std::vector<kube::StatusCause> ValidateObjectName(std::string_view name,
                                                   std::string_view generate_name) {
   std::vector<kube::StatusCause> causes;
   if (!generate_name.empty()) {
-    for (const auto& msg : IsDNS1123Subdomain(MaskTrailingDash(generate_name))) {
+    for (const auto& msg : kube::validation::IsDNS1123Subdomain(MaskTrailingDash(generate_name))) {
       causes.push_back(Invalid("metadata.generateName", generate_name, msg));
     }
   }
   if (name.empty()) {
     causes.push_back(Required("metadata.name", "name or generateName is required"));
   } else {
-    for (const auto& msg : IsDNS1123Subdomain(name)) {
+    for (const auto& msg : kube::validation::IsDNS1123Subdomain(name)) {
       causes.push_back(Invalid("metadata.name", name, msg));
     }
   }
@@ -285,7 +193,7 @@ std::vector<kube::StatusCause> ValidateObjectNamespace(std::string_view ns, bool
     if (ns.empty()) {
       causes.push_back(Required("metadata.namespace", ""));
     } else {
-      for (const auto& msg : IsDNS1123Label(ns)) {
+      for (const auto& msg : kube::validation::IsDNS1123Label(ns)) {
         causes.push_back(Invalid("metadata.namespace", ns, msg));
       }
     }

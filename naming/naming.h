@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "kube/status.h"
+#include "kube/validation.h"
 
 namespace naming {
 
@@ -113,10 +114,10 @@ inline constexpr size_t kGeneratedNameRandomChars = 5;
 std::string GenerateName(std::string_view base);
 std::string GenerateName(std::string_view base, std::mt19937_64& rng);
 
-// apimachinery validation.IsDNS1123Subdomain / IsDNS1123Label (Kubernetes 1.32 messages); empty
-// when valid.
-std::vector<std::string> IsDNS1123Subdomain(std::string_view value);
-std::vector<std::string> IsDNS1123Label(std::string_view value);
+// apimachinery validation.IsDNS1123Subdomain / IsDNS1123Label (Kubernetes 1.32 messages; empty
+// when valid), re-exported: names are validated where they are mapped.
+using kube::validation::IsDNS1123Label;
+using kube::validation::IsDNS1123Subdomain;
 
 // The causes kube-apiserver's ValidateObjectMeta gives for a custom resource's metadata, ready for
 // kube::NewInvalid(kind_group, name, causes):

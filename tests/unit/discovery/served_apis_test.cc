@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "discovery/yaml_json.h"
+#include "kube/yaml.h"
 
 namespace discovery {
 namespace {
@@ -23,7 +23,7 @@ std::string TestData(const std::string& file) {
 }
 
 json::Document Load(const std::string& file) {
-  auto docs = YamlToJsonDocuments(TestData(file));
+  auto docs = kube::yaml::ToJsonDocuments(TestData(file));
   EXPECT_TRUE(docs.ok());
   EXPECT_EQ(docs->size(), 1u) << file;
   return std::move((*docs)[0]);
@@ -211,15 +211,15 @@ TEST_F(ServedAPIsTest, MalformedInputNeverCrashes) {
 }
 
 TEST(YamlJsonTest, ScalarsAndDocuments) {
-  auto docs = YamlToJsonDocuments(
+  auto docs = kube::yaml::ToJsonDocuments(
       "a: 1\nb: '1'\nc: true\nd: ~\ne: 1.5\nf: hello\ng: [x, 2]\n---\n---\n- k: v\n");
   ASSERT_TRUE(docs.ok());
   ASSERT_EQ(docs->size(), 2u);
   EXPECT_EQ(json::Serialize((*docs)[0]),
             R"({"a":1,"b":"1","c":true,"d":null,"e":1.5,"f":"hello","g":["x",2]})");
   EXPECT_EQ(json::Serialize((*docs)[1]), R"([{"k":"v"}])");
-  EXPECT_FALSE(YamlToJsonDocuments("a: [1, 2").ok());
-  auto j = YamlToJsonDocuments(R"({"x": {"y": [1, "2"]}})");
+  EXPECT_FALSE(kube::yaml::ToJsonDocuments("a: [1, 2").ok());
+  auto j = kube::yaml::ToJsonDocuments(R"({"x": {"y": [1, "2"]}})");
   ASSERT_TRUE(j.ok());
   EXPECT_EQ(json::Serialize((*j)[0]), R"({"x":{"y":[1,"2"]}})");
 }
