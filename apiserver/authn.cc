@@ -17,89 +17,21 @@ namespace json = kube::json;
 using kube::http::EqualsIgnoreCase;
 using kube::http::StartsWithIgnoreCase;
 
-struct StoreDeleter {
-  void operator()(X509_STORE* s) const { X509_STORE_free(s); }
-};
-using StorePtr = std::unique_ptr<X509_STORE, StoreDeleter>;
-struct X509Deleter {
-  void operator()(X509* x) const { X509_free(x); }
-};
-using X509Ptr = std::unique_ptr<X509, X509Deleter>;
-
-// A store trusting every certificate of a PEM bundle; null when the bundle holds none.
-StorePtr MakeStore(const std::string& pem) {
+// A verifier trusting every certificate of a PEM bundle; `previous` is reused when its bundle is
+// the same (its cache stays warm across unrelated configuration changes). Null when the bundle
+// is empty or holds no certificate.
+std::shared_ptr<const kube::tls::ClientCertificateVerifier> MakeVerifier(
+    const std::string& pem,
+    const std::shared_ptr<const kube::tls::ClientCertificateVerifier>& previous,
+    std::chrono::seconds ttl) {
   if (pem.empty()) return nullptr;
-  StorePtr store(X509_STORE_new());
-  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
-  int added = 0;
-  while (X509* cert = PEM_read_bio_X509(bio, nullptr, nullptr, nullptr)) {
-    if (X509_STORE_add_cert(store.get(), cert) == 1) ++added;
-    X509_free(cert);
-  }
-  BIO_free(bio);
-  if (added == 0) {
+  if (previous && previous->ca_bundle_pem() == pem) return previous;
+  auto v = kube::tls::ClientCertificateVerifier::Create(pem, ttl);
+  if (!v.ok()) {
     LOG(WARNING) << "authentication: a CA bundle holds no usable certificate";
     return nullptr;
   }
-  return store;
-}
-
-X509Ptr ParseDer(const std::string& der) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
-  return X509Ptr(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
-}
-
-struct VerifiedCert {
-  std::string common_name;
-  std::vector<std::string> organizations;
-};
-
-std::vector<std::string> NameEntries(X509_NAME* name, int nid) {
-  std::vector<std::string> out;
-  int pos = -1;
-  while ((pos = X509_NAME_get_index_by_NID(name, nid, pos)) >= 0) {
-    X509_NAME_ENTRY* e = X509_NAME_get_entry(name, pos);
-    ASN1_STRING* data = X509_NAME_ENTRY_get_data(e);
-    unsigned char* utf8 = nullptr;
-    int len = ASN1_STRING_to_UTF8(&utf8, data);
-    if (len >= 0) {
-      out.emplace_back(reinterpret_cast<char*>(utf8), static_cast<size_t>(len));
-      OPENSSL_free(utf8);
-    }
-  }
-  return out;
-}
-
-// Verifies the presented chain (leaf first) against `store` for client authentication.
-std::optional<VerifiedCert> Verify(const std::vector<std::string>& chain, X509_STORE* store,
-                                   std::string& error) {
-  if (chain.empty() || store == nullptr) return std::nullopt;
-  X509Ptr leaf = ParseDer(chain[0]);
-  if (!leaf) {
-    error = "unparsable client certificate";
-    return std::nullopt;
-  }
-  STACK_OF(X509)* untrusted = sk_X509_new_null();
-  for (size_t i = 1; i < chain.size(); ++i) {
-    if (X509Ptr c = ParseDer(chain[i])) sk_X509_push(untrusted, c.release());
-  }
-  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
-  bool ok = X509_STORE_CTX_init(ctx, store, leaf.get(), untrusted) == 1 &&
-            X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT) == 1 &&
-            X509_verify_cert(ctx) == 1;
-  if (!ok) {
-    error = std::string("client certificate not trusted: ") +
-            X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx));
-  }
-  X509_STORE_CTX_free(ctx);
-  sk_X509_pop_free(untrusted, X509_free);
-  if (!ok) return std::nullopt;
-  VerifiedCert v;
-  X509_NAME* subject = X509_get_subject_name(leaf.get());
-  auto cns = NameEntries(subject, NID_commonName);
-  if (!cns.empty()) v.common_name = cns.front();
-  v.organizations = NameEntries(subject, NID_organizationName);
-  return v;
+  return std::move(*v);
 }
 
 std::string Sha256Hex(std::string_view s) {
@@ -174,8 +106,8 @@ std::optional<std::vector<std::string>> StringList(const json::Value& data, std:
 
 struct Authenticator::State {
   AuthenticationConfig config;
-  StorePtr request_header_store;
-  StorePtr client_store;
+  std::shared_ptr<const kube::tls::ClientCertificateVerifier> request_header_verifier;
+  std::shared_ptr<const kube::tls::ClientCertificateVerifier> client_verifier;
 };
 
 AuthenticationConfig ParseAuthenticationConfigMap(const json::Value& configmap,
@@ -255,14 +187,28 @@ void AddAuthenticatedGroup(UserInfo& user) {
 }
 
 Authenticator::Authenticator(std::shared_ptr<TokenReviewer> reviewer,
-                             std::chrono::milliseconds token_ttl)
-    : reviewer_(std::move(reviewer)), token_ttl_(token_ttl) {}
+                             std::chrono::milliseconds token_ttl,
+                             std::chrono::seconds cert_cache_ttl)
+    : reviewer_(std::move(reviewer)), token_ttl_(token_ttl), cert_cache_ttl_(cert_cache_ttl) {}
+
+kube::Result<kube::tls::PeerIdentity> Authenticator::VerifyCached(
+    const kube::tls::ClientCertificateVerifier& verifier,
+    const std::vector<std::string>& chain_der) {
+  bool hit = false;
+  auto id = verifier.Verify(chain_der, &hit);
+  if (!hit) cert_verifications_.fetch_add(1, std::memory_order_relaxed);
+  return id;
+}
 
 void Authenticator::SetConfig(const AuthenticationConfig& config) {
+  std::shared_ptr<const State> previous = state_.load();
   auto s = std::make_shared<State>();
   s->config = config;
-  s->request_header_store = MakeStore(config.request_header.client_ca_pem);
-  s->client_store = MakeStore(config.client_ca_pem);
+  s->request_header_verifier =
+      MakeVerifier(config.request_header.client_ca_pem,
+                   previous ? previous->request_header_verifier : nullptr, cert_cache_ttl_);
+  s->client_verifier = MakeVerifier(
+      config.client_ca_pem, previous ? previous->client_verifier : nullptr, cert_cache_ttl_);
   state_.store(std::shared_ptr<const State>(std::move(s)));
 }
 
@@ -274,9 +220,9 @@ asio::awaitable<AuthenticationResult> Authenticator::Authenticate(kube::http::Re
 
   // 1. The authenticating front proxy: certificate from the requestheader CA (and an allowed
   // CN), then the identity from its headers.
-  if (s && s->request_header_store && !req.peer_certificates_der.empty()) {
-    std::string verr;
-    if (auto cert = Verify(req.peer_certificates_der, s->request_header_store.get(), verr)) {
+  if (s && s->request_header_verifier && !req.peer_certificates_der.empty()) {
+    auto cert = VerifyCached(*s->request_header_verifier, req.peer_certificates_der);
+    if (cert.ok()) {
       bool allowed =
           rh->allowed_names.empty() || std::find(rh->allowed_names.begin(), rh->allowed_names.end(),
                                                  cert->common_name) != rh->allowed_names.end();
@@ -317,14 +263,14 @@ asio::awaitable<AuthenticationResult> Authenticator::Authenticate(kube::http::Re
         }
       }
     } else {
-      error = verr;
+      error = "client certificate not trusted: " + cert.error().message;
     }
   }
 
   // 2. Ordinary client certificates: CN is the user, O the groups.
-  if (!result.user && s && s->client_store && !req.peer_certificates_der.empty()) {
-    std::string verr;
-    if (auto cert = Verify(req.peer_certificates_der, s->client_store.get(), verr)) {
+  if (!result.user && s && s->client_verifier && !req.peer_certificates_der.empty()) {
+    auto cert = VerifyCached(*s->client_verifier, req.peer_certificates_der);
+    if (cert.ok()) {
       if (!cert->common_name.empty()) {
         UserInfo u;
         u.name = cert->common_name;
@@ -333,7 +279,7 @@ asio::awaitable<AuthenticationResult> Authenticator::Authenticate(kube::http::Re
         result.method = "x509";
       }
     } else if (error.empty()) {
-      error = verr;
+      error = "client certificate not trusted: " + cert.error().message;
     }
   }
 

@@ -19,6 +19,7 @@
 #include "kube/http.h"
 #include "kube/json.h"
 #include "kube/result.h"
+#include "kube/tls.h"
 
 namespace apiserver {
 
@@ -74,8 +75,12 @@ struct AuthenticationResult {
 
 class Authenticator {
  public:
-  // `reviewer` may be null (bearer tokens are then refused).
-  Authenticator(std::shared_ptr<TokenReviewer> reviewer, std::chrono::milliseconds token_ttl);
+  // `reviewer` may be null (bearer tokens are then refused). Client certificate chains (front
+  // proxy and ordinary client certificates) are verified once and the answer cached for at most
+  // `cert_cache_ttl` and never past the leaf's notAfter (a keep-alive connection presents the
+  // same chain on every request); a new CA from SetConfig starts with an empty cache.
+  Authenticator(std::shared_ptr<TokenReviewer> reviewer, std::chrono::milliseconds token_ttl,
+                std::chrono::seconds cert_cache_ttl = std::chrono::seconds(10));
 
   // Swaps the trust configuration (from the watched ConfigMap, merged with flags).
   void SetConfig(const AuthenticationConfig& config);
@@ -86,12 +91,19 @@ class Authenticator {
   asio::awaitable<AuthenticationResult> Authenticate(kube::http::Request& req);
 
   uint64_t token_cache_hits() const { return token_hits_.load(); }
+  // Full certificate chain verifications (cache misses), for tests and metrics.
+  uint64_t certificate_verifications() const { return cert_verifications_.load(); }
 
  private:
   struct State;
+  kube::Result<kube::tls::PeerIdentity> VerifyCached(
+      const kube::tls::ClientCertificateVerifier& verifier,
+      const std::vector<std::string>& chain_der);
   std::atomic<std::shared_ptr<const State>> state_;
   std::shared_ptr<TokenReviewer> reviewer_;
   std::chrono::milliseconds token_ttl_;
+  std::chrono::seconds cert_cache_ttl_;
+  std::atomic<uint64_t> cert_verifications_{0};
 
   struct CachedToken {
     UserInfo user;

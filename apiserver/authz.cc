@@ -3,6 +3,7 @@
 #include <glog/logging.h>
 
 #include <algorithm>
+#include <charconv>
 
 #include "kube/json.h"
 
@@ -15,7 +16,7 @@ void SetIfNotEmpty(json::Value& obj, std::string_view key, std::string_view v, j
   if (!v.empty()) json::SetString(obj, key, v, a);
 }
 
-// The SAR spec; also the cache key (every attribute takes part).
+// The SAR spec.
 json::Value Spec(const Attributes& attrs, json::Allocator& a) {
   json::Value spec(rapidjson::kObjectType);
   if (attrs.is_resource_request) {
@@ -51,6 +52,60 @@ json::Value Spec(const Attributes& attrs, json::Allocator& a) {
   }
   SetIfNotEmpty(spec, "uid", attrs.user.uid, a);
   return spec;
+}
+
+// The cache key: every attribute the SAR carries, each length-prefixed (so no two different
+// attribute sets give the same key). Built directly, without a JSON document per request.
+void AppendKeyField(std::string& key, std::string_view v) {
+  char len[24];
+  auto [end, ec] = std::to_chars(len, len + sizeof len, v.size());
+  key.append(len, end);
+  key += ':';
+  key.append(v);
+}
+
+void AppendKeyCount(std::string& key, size_t n) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, n);
+  key.append(buf, end);
+  key += ';';
+}
+
+std::string CacheKey(const Attributes& attrs) {
+  std::string key;
+  size_t size = 64 + attrs.namespace_.size() + attrs.verb.size() + attrs.api_group.size() +
+                attrs.api_version.size() + attrs.resource.size() + attrs.subresource.size() +
+                attrs.name.size() + attrs.path.size() + attrs.user.name.size() +
+                attrs.user.uid.size();
+  for (const auto& g : attrs.user.groups) size += g.size() + 8;
+  key.reserve(size);
+  if (attrs.is_resource_request) {
+    key += 'R';
+    AppendKeyField(key, attrs.namespace_);
+    AppendKeyField(key, attrs.verb);
+    AppendKeyField(key, attrs.api_group);
+    AppendKeyField(key, attrs.api_version);
+    AppendKeyField(key, attrs.resource);
+    AppendKeyField(key, attrs.subresource);
+    AppendKeyField(key, attrs.name);
+  } else {
+    key += 'N';
+    AppendKeyField(key, attrs.path);
+    AppendKeyField(key, attrs.verb);
+  }
+  AppendKeyField(key, attrs.user.name);
+  AppendKeyField(key, attrs.user.uid);
+  key += 'G';
+  AppendKeyCount(key, attrs.user.groups.size());
+  for (const auto& g : attrs.user.groups) AppendKeyField(key, g);
+  key += 'E';
+  AppendKeyCount(key, attrs.user.extra.size());
+  for (const auto& [k, vals] : attrs.user.extra) {  // std::map: ordered
+    AppendKeyField(key, k);
+    AppendKeyCount(key, vals.size());
+    for (const auto& v : vals) AppendKeyField(key, v);
+  }
+  return key;
 }
 
 std::string Sanitize(std::string_view s) {
@@ -156,8 +211,7 @@ asio::awaitable<kube::Result<AuthorizationResult>> Authorizer::Authorize(const A
       co_return AuthorizationResult{Decision::kAllow, ""};
     }
   }
-  json::Document d;
-  std::string key = json::Serialize(Spec(attrs, d.GetAllocator()));
+  std::string key = CacheKey(attrs);
   auto now = std::chrono::steady_clock::now();
   {
     std::lock_guard lock(mu_);

@@ -27,6 +27,14 @@ what=${1:-all}
 [ $# -gt 0 ] && shift
 case "$what" in
   get|create|list|watch|naming|all) ;;
+  soak)  # issue 8's soak (bench/soak, helper "soak"): it starts its own processes; extra flags
+         # go to it (--minutes 10 --watches 1000 ...; see bench/README.md "Soak (issue 8)")
+    if [ "${SKIP_BUILD:-0}" != 1 ]; then
+      cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=ON \
+        -DBUILD_BENCH=ON >/dev/null
+      cmake --build "$BUILD_DIR" --target mcp-connector soak -j2
+    fi
+    exec "$BUILD_DIR/bench/soak/soak" --connector "$BUILD_DIR/mcp-connector" "$@" ;;
   -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "bench: unknown workload $what" >&2; exit 2 ;;
 esac

@@ -289,6 +289,21 @@ class RestClientImpl final : public RestClient,
 
   // The request head, including credentials. Wiped by the caller after use.
   Result<std::string> BuildHead(const RestRequest& r);
+
+  // A connection with the request sent and the response head (or, with `whole_message`, the
+  // whole response) read into `parser`.
+  template <class Body>
+  struct Exchanged {
+    std::unique_ptr<Conn> conn;
+    std::unique_ptr<bhttp::response_parser<Body>> parser;
+  };
+  // Sends `r` over a pooled connection (a fresh one when none is idle) and reads the response;
+  // a pooled connection the server closed while idle is replaced once. The head, which may
+  // hold the bearer token, is wiped before returning. `r` must outlive the await.
+  template <class Body>
+  asio::awaitable<Result<Exchanged<Body>>> Exchange(const RestRequest& r,
+                                                    std::optional<uint64_t> body_limit,
+                                                    bool whole_message);
   Outcome RefreshToken();
 
   asio::any_io_executor ex_;
@@ -372,8 +387,48 @@ Outcome RestClientImpl::RefreshToken() {
 }
 
 Result<std::string> RestClientImpl::BuildHead(const RestRequest& r) {
+  // The head may carry the bearer token: it is sized exactly first and never reallocated once a
+  // credential is in it, so no copy of the token is left behind in freed heap (the caller wipes
+  // the one buffer with sodium_memzero after the write).
+  auto skipped = [](const std::string& name) {
+    return http::EqualsIgnoreCase(name, "Host") || http::EqualsIgnoreCase(name, "Content-Length") ||
+           http::EqualsIgnoreCase(name, "Transfer-Encoding") ||
+           http::EqualsIgnoreCase(name, "Connection");
+  };
+  constexpr std::string_view kAuthPrefix = "Authorization: Bearer ";
+  constexpr size_t kMaxContentLengthLine = 16 + 20 + 2;  // "Content-Length: " + digits + CRLF
+  const bool coalesce_body = r.body.size() <= kCoalesceBody;
+  const bool has_user_agent = r.headers.Has("User-Agent");
+  const bool has_auth = r.headers.Has("Authorization");
+  size_t size = r.method.size() + 1 + url_.prefix.size() + 1 + r.path.size() +
+                std::string_view(" HTTP/1.1\r\nHost: ").size() + url_.host_header.size() + 2 +
+                kMaxContentLengthLine + 2 + (coalesce_body ? r.body.size() : 0);
+  if (!has_user_agent) size += std::string_view("User-Agent: ").size() + cfg_.user_agent.size() + 2;
+  for (const auto& [name, value] : r.headers) {
+    if (skipped(name)) continue;
+    if (name.find_first_of("\r\n:") != std::string::npos ||
+        value.find_first_of("\r\n") != std::string::npos) {
+      return NewBadRequest("invalid header in upstream request");
+    }
+    size += name.size() + 2 + value.size() + 2;
+  }
+  std::unique_lock<std::mutex> token_lock(token_mu_, std::defer_lock);
+  const SecretString* token = nullptr;
+  if (!has_auth) {
+    token_lock.lock();
+    auto refreshed = RefreshToken();
+    if (!refreshed.ok()) return std::move(refreshed).error();
+    token = cfg_.token_file.empty() ? &cfg_.bearer_token : &file_token_;
+    if (token->empty()) {
+      token = nullptr;
+    } else {
+      size += kAuthPrefix.size() + token->size() + 2;
+    }
+  }
+
   std::string head;
-  head.reserve(256 + r.path.size() + url_.prefix.size());
+  head.reserve(size);
+  const char* const buffer = head.data();
   head += r.method;
   head += ' ';
   head += url_.prefix;
@@ -382,39 +437,25 @@ Result<std::string> RestClientImpl::BuildHead(const RestRequest& r) {
   head += " HTTP/1.1\r\nHost: ";
   head += url_.host_header;
   head += "\r\n";
-  if (!r.headers.Has("User-Agent")) {
+  if (!has_user_agent) {
     head += "User-Agent: ";
     head += cfg_.user_agent;
     head += "\r\n";
   }
-  bool has_auth = r.headers.Has("Authorization");
   for (const auto& [name, value] : r.headers) {
-    if (http::EqualsIgnoreCase(name, "Host") || http::EqualsIgnoreCase(name, "Content-Length") ||
-        http::EqualsIgnoreCase(name, "Transfer-Encoding") ||
-        http::EqualsIgnoreCase(name, "Connection")) {
-      continue;
-    }
-    if (name.find_first_of("\r\n:") != std::string::npos ||
-        value.find_first_of("\r\n") != std::string::npos) {
-      return NewBadRequest("invalid header in upstream request");
-    }
+    if (skipped(name)) continue;
     head += name;
     head += ": ";
     head += value;
     head += "\r\n";
   }
-  if (!has_auth) {
-    std::lock_guard<std::mutex> lock(token_mu_);
-    auto refreshed = RefreshToken();
-    if (!refreshed.ok()) return std::move(refreshed).error();
-    const SecretString& token = cfg_.token_file.empty() ? cfg_.bearer_token : file_token_;
-    if (!token.empty()) {
-      token.With([&](std::string_view t) {
-        head += "Authorization: Bearer ";
-        head += t;
-        head += "\r\n";
-      });
-    }
+  if (token != nullptr) {
+    token->With([&](std::string_view t) {
+      head += kAuthPrefix;
+      head += t;
+      head += "\r\n";
+    });
+    token_lock.unlock();
   }
   if (!r.body.empty() || r.method == "POST" || r.method == "PUT" || r.method == "PATCH") {
     head += "Content-Length: ";
@@ -422,13 +463,19 @@ Result<std::string> RestClientImpl::BuildHead(const RestRequest& r) {
     head += "\r\n";
   }
   head += "\r\n";
-  if (r.body.size() <= kCoalesceBody) head += r.body;
-  return head;
+  if (coalesce_body) head += r.body;
+  DCHECK(head.data() == buffer) << "request head reallocated";
+  (void)buffer;
+  return Result<std::string>(std::move(head));  // moved, never copied: one buffer to wipe
 }
 
 void Wipe(std::string& s) {
   if (!s.empty()) sodium_memzero(s.data(), s.size());
   s.clear();
+}
+
+bool IsReplayable(std::string_view method) {
+  return method == "GET" || method == "HEAD" || method == "OPTIONS";
 }
 
 bool RetryableOnReused(const boost::system::error_code& ec) {
@@ -439,7 +486,9 @@ bool RetryableOnReused(const boost::system::error_code& ec) {
 
 // ----- Do -------------------------------------------------------------------------------------
 
-asio::awaitable<Result<RestResponse>> RestClientImpl::Do(RestRequest r) {
+template <class Body>
+asio::awaitable<Result<RestClientImpl::Exchanged<Body>>> RestClientImpl::Exchange(
+    const RestRequest& r, std::optional<uint64_t> body_limit, bool whole_message) {
   requests_.fetch_add(1, std::memory_order_relaxed);
   auto deadline = Clock::now() + r.timeout.value_or(cfg_.request_timeout);
   auto head = BuildHead(r);
@@ -453,47 +502,74 @@ asio::awaitable<Result<RestResponse>> RestClientImpl::Do(RestRequest r) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto acquired = co_await Acquire(attempt > 0, deadline);
     if (!acquired.ok()) co_return std::move(acquired).error();
-    std::unique_ptr<Conn> c = std::move(*acquired);
-    c->lowest().expires_at(deadline);
+    Exchanged<Body> out;
+    out.conn = std::move(*acquired);
+    Conn& c = *out.conn;
+    c.lowest().expires_at(deadline);
     boost::system::error_code ec;
-    if (c->tls) {
-      ec = co_await WriteAll(*c->tls, *head, body_after_head);
+    if (c.tls) {
+      ec = co_await WriteAll(*c.tls, *head, body_after_head);
     } else {
-      ec = co_await WriteAll(*c->plain, *head, body_after_head);
+      ec = co_await WriteAll(*c.plain, *head, body_after_head);
     }
     if (ec) {
-      c->Close();
-      if (c->reused && RetryableOnReused(ec)) continue;
+      c.Close();
+      if (c.reused && RetryableOnReused(ec)) continue;
       co_return MapError("sending request", ec);
     }
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.header_limit(kMaxResponseHeader);
-    parser.body_limit(kMaxBufferedBody);
-    if (r.method == "HEAD") parser.skip(true);
-    if (c->tls) {
-      ec = co_await ReadMessage(*c->tls, c->buffer, parser);
+    out.parser = std::make_unique<bhttp::response_parser<Body>>();
+    out.parser->header_limit(kMaxResponseHeader);
+    if (body_limit) {
+      out.parser->body_limit(*body_limit);
     } else {
-      ec = co_await ReadMessage(*c->plain, c->buffer, parser);
+      out.parser->body_limit(boost::none);
+    }
+    if (r.method == "HEAD") out.parser->skip(true);
+    if (whole_message) {
+      if (c.tls) {
+        ec = co_await ReadMessage(*c.tls, c.buffer, *out.parser);
+      } else {
+        ec = co_await ReadMessage(*c.plain, c.buffer, *out.parser);
+      }
+    } else if (c.tls) {
+      ec = co_await ReadHeader(*c.tls, c.buffer, *out.parser);
+    } else {
+      ec = co_await ReadHeader(*c.plain, c.buffer, *out.parser);
     }
     if (ec) {
-      c->Close();
-      if (c->reused && ec == bhttp::error::end_of_stream) continue;
+      c.Close();
+      // A pooled connection the server closed just before our request arrived: nothing of a
+      // response came back. A clean close is retried for every request (as before); a close
+      // without TLS close_notify, EOF or a reset only for requests that are safe to replay, as
+      // Go's http.Transport does (shouldRetryRequest).
+      bool nothing_received = !out.parser->got_some();
+      if (c.reused && nothing_received &&
+          (ec == bhttp::error::end_of_stream || (IsReplayable(r.method) && RetryableOnReused(ec))))
+        continue;
       co_return MapError("reading response", ec);
     }
-    auto& msg = parser.get();
-    RestResponse resp;
-    resp.status = static_cast<int>(msg.result_int());
-    CopyHeaders(msg, resp.headers);
-    resp.body = std::move(msg.body());
-    if (msg.keep_alive()) {
-      c->lowest().expires_never();
-      Release(std::move(c));
-    } else {
-      c->Close();
-    }
-    co_return resp;
+    co_return std::move(out);
   }
   co_return Unreachable("sending request", asio::error::connection_reset);
+}
+
+asio::awaitable<Result<RestResponse>> RestClientImpl::Do(RestRequest r) {
+  auto ex = co_await Exchange<bhttp::string_body>(r, kMaxBufferedBody, true);
+  if (!ex.ok()) co_return std::move(ex).error();
+  auto& msg = ex->parser->get();
+  RestResponse resp;
+  resp.status = static_cast<int>(msg.result_int());
+  CopyHeaders(msg, resp.headers);
+  resp.body = std::move(msg.body());
+  // Any complete response (4xx and 5xx included) leaves the connection reusable unless the
+  // server said otherwise.
+  if (msg.keep_alive()) {
+    ex->conn->lowest().expires_never();
+    Release(std::move(ex->conn));
+  } else {
+    ex->conn->Close();
+  }
+  co_return resp;
 }
 
 // ----- Stream ---------------------------------------------------------------------------------
@@ -577,52 +653,12 @@ class ResponseStreamImpl final : public ResponseStream {
 };
 
 asio::awaitable<Result<std::unique_ptr<ResponseStream>>> RestClientImpl::Stream(RestRequest r) {
-  requests_.fetch_add(1, std::memory_order_relaxed);
-  auto deadline = Clock::now() + r.timeout.value_or(cfg_.request_timeout);
-  auto head = BuildHead(r);
-  if (!head.ok()) co_return std::move(head).error();
-  struct WipeGuard {
-    std::string& s;
-    ~WipeGuard() { Wipe(s); }
-  } wipe{*head};
-  const std::string_view body_after_head =
-      r.body.size() <= kCoalesceBody ? std::string_view() : std::string_view(r.body);
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    auto acquired = co_await Acquire(attempt > 0, deadline);
-    if (!acquired.ok()) co_return std::move(acquired).error();
-    std::unique_ptr<Conn> c = std::move(*acquired);
-    c->lowest().expires_at(deadline);
-    boost::system::error_code ec;
-    if (c->tls) {
-      ec = co_await WriteAll(*c->tls, *head, body_after_head);
-    } else {
-      ec = co_await WriteAll(*c->plain, *head, body_after_head);
-    }
-    if (ec) {
-      c->Close();
-      if (c->reused && RetryableOnReused(ec)) continue;
-      co_return MapError("sending request", ec);
-    }
-    auto parser = std::make_unique<bhttp::response_parser<bhttp::buffer_body>>();
-    parser->header_limit(kMaxResponseHeader);
-    parser->body_limit(boost::none);
-    if (r.method == "HEAD") parser->skip(true);
-    if (c->tls) {
-      ec = co_await ReadHeader(*c->tls, c->buffer, *parser);
-    } else {
-      ec = co_await ReadHeader(*c->plain, c->buffer, *parser);
-    }
-    if (ec) {
-      c->Close();
-      if (c->reused && ec == bhttp::error::end_of_stream) continue;
-      co_return MapError("reading response", ec);
-    }
-    c->lowest().expires_never();  // the body streams for as long as it takes
-    std::unique_ptr<ResponseStream> s =
-        std::make_unique<ResponseStreamImpl>(shared_from_this(), std::move(c), std::move(parser));
-    co_return std::move(s);
-  }
-  co_return Unreachable("sending request", asio::error::connection_reset);
+  auto ex = co_await Exchange<bhttp::buffer_body>(r, std::nullopt, false);
+  if (!ex.ok()) co_return std::move(ex).error();
+  ex->conn->lowest().expires_never();  // the body streams for as long as it takes
+  std::unique_ptr<ResponseStream> s = std::make_unique<ResponseStreamImpl>(
+      shared_from_this(), std::move(ex->conn), std::move(ex->parser));
+  co_return std::move(s);
 }
 
 // ----- Watcher --------------------------------------------------------------------------------

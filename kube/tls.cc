@@ -16,7 +16,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <list>
 #include <sstream>
+#include <unordered_map>
 
 #include <glog/logging.h>
 
@@ -333,19 +335,57 @@ Result<PeerIdentity> VerifyClientCertificate(const std::vector<std::string>& cha
   return VerifyWithStore(store->get(), chain_der, nullptr);
 }
 
+namespace {
+
+// SHA-256 over the chain, each certificate prefixed by its length (so that no two different
+// chains hash the same input). SHA256 is fetched once: an implicit fetch per digest costs more
+// than hashing a certificate chain.
+std::string ChainDigest(const std::vector<std::string>& chain_der) {
+  static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  struct CtxDeleter {
+    void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+  };
+  thread_local std::unique_ptr<EVP_MD_CTX, CtxDeleter> ctx(EVP_MD_CTX_new());
+  std::string out(32, '\0');
+  unsigned int len = 0;
+  bool ok = md != nullptr && ctx && EVP_DigestInit_ex2(ctx.get(), md, nullptr) == 1;
+  for (size_t i = 0; ok && i < chain_der.size(); ++i) {
+    const std::string& der = chain_der[i];
+    const unsigned char prefix[4] = {
+        static_cast<unsigned char>(der.size() >> 24), static_cast<unsigned char>(der.size() >> 16),
+        static_cast<unsigned char>(der.size() >> 8), static_cast<unsigned char>(der.size())};
+    ok = EVP_DigestUpdate(ctx.get(), prefix, sizeof prefix) == 1 &&
+         EVP_DigestUpdate(ctx.get(), der.data(), der.size()) == 1;
+  }
+  ok = ok && EVP_DigestFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), &len) == 1;
+  if (!ok || len != 32) {
+    ERR_clear_error();
+    return {};  // no key: the caller verifies without the cache
+  }
+  return out;
+}
+
+}  // namespace
+
 struct ClientCertificateVerifier::Cache {
   struct Entry {
-    std::vector<std::string> chain;
-    PeerIdentity identity;
+    std::string key;  // ChainDigest
+    Result<PeerIdentity> answer;
     std::chrono::steady_clock::time_point expires;
   };
-  static constexpr size_t kMaxEntries = 4096;
+  size_t max_entries = kDefaultMaxEntries;
   std::mutex mu;
-  std::unordered_map<std::string, Entry> entries;  // by leaf DER
+  std::list<Entry> lru;  // most recently used first
+  std::unordered_map<std::string_view, std::list<Entry>::iterator> index;  // views into lru keys
+
+  void Erase(std::list<Entry>::iterator it) {
+    index.erase(it->key);
+    lru.erase(it);
+  }
 };
 
 Result<std::shared_ptr<const ClientCertificateVerifier>> ClientCertificateVerifier::Create(
-    std::string ca_bundle_pem, std::chrono::seconds cache_ttl) {
+    std::string ca_bundle_pem, std::chrono::seconds cache_ttl, size_t max_entries) {
   auto store = StoreFromPem(ca_bundle_pem);
   if (!store.ok()) return std::move(store).error();
   std::shared_ptr<ClientCertificateVerifier> v(new ClientCertificateVerifier());
@@ -353,6 +393,7 @@ Result<std::shared_ptr<const ClientCertificateVerifier>> ClientCertificateVerifi
   v->store_ = store->release();
   v->ttl_ = cache_ttl;
   v->cache_ = std::make_unique<Cache>();
+  v->cache_->max_entries = std::max<size_t>(1, max_entries);
   return std::shared_ptr<const ClientCertificateVerifier>(std::move(v));
 }
 
@@ -360,26 +401,42 @@ ClientCertificateVerifier::~ClientCertificateVerifier() {
   if (store_ != nullptr) X509_STORE_free(static_cast<X509_STORE*>(store_));
 }
 
-Result<PeerIdentity> ClientCertificateVerifier::Verify(
-    const std::vector<std::string>& chain_der) const {
+Result<PeerIdentity> ClientCertificateVerifier::Verify(const std::vector<std::string>& chain_der,
+                                                       bool* cache_hit) const {
+  if (cache_hit != nullptr) *cache_hit = false;
   if (chain_der.empty()) return NewUnauthorized("no client certificate presented");
   auto now = std::chrono::steady_clock::now();
-  {
+  std::string key = ChainDigest(chain_der);
+  if (!key.empty()) {
     std::lock_guard<std::mutex> lock(cache_->mu);
-    auto it = cache_->entries.find(chain_der[0]);
-    if (it != cache_->entries.end()) {
-      if (it->second.expires > now && it->second.chain == chain_der) return it->second.identity;
-      cache_->entries.erase(it);
+    auto it = cache_->index.find(key);
+    if (it != cache_->index.end()) {
+      auto entry = it->second;
+      if (entry->expires > now) {
+        cache_->lru.splice(cache_->lru.begin(), cache_->lru, entry);
+        if (cache_hit != nullptr) *cache_hit = true;
+        return entry->answer;
+      }
+      cache_->Erase(entry);
     }
   }
+  verifications_.fetch_add(1, std::memory_order_relaxed);
   int64_t valid_for = 0;
   auto id = VerifyWithStore(static_cast<X509_STORE*>(store_), chain_der, &valid_for);
-  if (!id.ok()) return id;
-  auto ttl = std::min<int64_t>(ttl_.count(), valid_for);
-  if (ttl > 0) {
+  // Trust answers are cached (an untrusted certificate stays untrusted until the CA changes,
+  // which makes a new verifier); internal errors are not.
+  int64_t ttl = ttl_.count();
+  if (id.ok()) {
+    ttl = std::min<int64_t>(ttl, valid_for);
+  } else if (id.error().code != 401) {
+    ttl = 0;
+  }
+  if (ttl > 0 && !key.empty()) {
     std::lock_guard<std::mutex> lock(cache_->mu);
-    if (cache_->entries.size() >= Cache::kMaxEntries) cache_->entries.clear();
-    cache_->entries[chain_der[0]] = {chain_der, *id, now + std::chrono::seconds(ttl)};
+    if (auto it = cache_->index.find(key); it != cache_->index.end()) cache_->Erase(it->second);
+    while (cache_->lru.size() >= cache_->max_entries) cache_->Erase(std::prev(cache_->lru.end()));
+    cache_->lru.push_front(Cache::Entry{std::move(key), id, now + std::chrono::seconds(ttl)});
+    cache_->index.emplace(cache_->lru.front().key, cache_->lru.begin());
   }
   return id;
 }

@@ -451,6 +451,7 @@ void WorkloadGet(const Config& c) {
   for (const auto& t : c.targets) {
     if (t.name == "connector") upstream_before[t.name] = ConnectorUpstream(c, t);
   }
+  double steady_handshakes = 0, steady_requests = 0;
   for (int conc : {1, 16}) {
     std::string suffix = " c=" + std::to_string(conc);
     for (int rep = 0; rep < c.reps; ++rep) {
@@ -465,6 +466,10 @@ void WorkloadGet(const Config& c) {
           while (Clock::now() < end_warm)
             co_await conn.Send(conn.MakeRequest(http::verb::get, path));
         });
+        // Upstream connections in steady state: counted over the timed run only (the pool has
+        // grown to this concurrency during the warm-up above).
+        std::pair<double, double> up_a{0, 0};
+        if (t.name == "connector") up_a = ConnectorUpstream(c, t);
         Sampler s(conc);
         // Connections are opened before the clock starts.
         std::vector<std::unique_ptr<Conn>> conns;
@@ -493,6 +498,14 @@ void WorkloadGet(const Config& c) {
           }
         });
         CpuSnap b = TakeCpu(c, t);
+        if (t.name == "connector") {
+          auto up_b = ConnectorUpstream(c, t);
+          steady_handshakes += up_b.first - up_a.first;
+          steady_requests += up_b.second - up_a.second;
+          // Per run: 0 once the pool has grown to the concurrency (a run that needs more
+          // concurrent upstream requests than its warm-up did grows the pool by the difference).
+          res.Add("upstream handshakes in a timed run" + suffix, t.name, up_b.first - up_a.first);
+        }
         auto lat = s.All();
         double secs = std::chrono::duration<double>(b.at - a.at).count();
         double n = static_cast<double>(lat.size());
@@ -550,8 +563,11 @@ void WorkloadGet(const Config& c) {
     auto after = ConnectorUpstream(c, t);
     auto before = upstream_before[t.name];
     double reqs = after.second - before.second;
-    res.Add("upstream handshakes per 1000 req", t.name,
+    res.Add("upstream handshakes per 1000 req, whole workload incl. pool warm-up", t.name,
             reqs > 0 ? 1000.0 * (after.first - before.first) / reqs : -1);
+    res.Add("upstream handshakes per 1000 req, steady state (timed closed-loop runs)", t.name,
+            steady_requests > 0 ? 1000.0 * steady_handshakes / steady_requests : -1);
+    res.Add("upstream requests in the timed closed-loop runs", t.name, steady_requests);
   }
   res.Print("GET one claim (workload 1)", names);
   for (const auto& t : c.targets) {

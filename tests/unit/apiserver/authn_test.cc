@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "kube/json.h"
 #include "kube/tls.h"
 #include "tests/unit/apiserver/test_util.h"
@@ -229,6 +231,181 @@ TEST(Authenticator, NoConfigurationTrustsNoHeaders) {
   req.headers.Add("X-Remote-User", "alice");
   EXPECT_FALSE(Authenticate(a, req).user.has_value());
   EXPECT_FALSE(req.headers.Has("X-Remote-User"));
+}
+
+// ----- Certificate verification cache (issue 9: verify a chain once, not per request) -----
+
+kube::http::Request FrontProxyRequest(const std::vector<std::string>& chain,
+                                      std::string user = "alice") {
+  auto req = MakeRequest("GET", "/apis/k8s.starter.org/v1alpha1");
+  req.peer_certificates_der = chain;
+  req.headers.Add("X-Remote-User", std::move(user));
+  req.headers.Add("X-Remote-Group", "dev");
+  return req;
+}
+
+TEST(AuthenticatorCertificateCache, CachedChainIsNotVerifiedAgain) {
+  Authenticator a(nullptr, std::chrono::seconds(10));
+  a.SetConfig(Config());
+  for (int i = 0; i < 5; ++i) {
+    auto req = FrontProxyRequest(Certs().front_proxy_cert, "user-" + std::to_string(i));
+    auto r = Authenticate(a, req);
+    ASSERT_TRUE(r.user.has_value()) << r.error;
+    // The identity comes from this request's headers, never from the cache.
+    EXPECT_EQ(r.user->name, "user-" + std::to_string(i));
+    EXPECT_FALSE(req.headers.Has("X-Remote-User"));
+  }
+  EXPECT_EQ(a.certificate_verifications(), 1u);
+
+  // The same for ordinary client certificates (one miss against each CA, then none).
+  auto user = MakeRequest("GET", "/apis");
+  user.peer_certificates_der = Certs().user_cert;
+  ASSERT_TRUE(Authenticate(a, user).user.has_value());
+  EXPECT_EQ(a.certificate_verifications(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    auto again = MakeRequest("GET", "/apis");
+    again.peer_certificates_der = Certs().user_cert;
+    auto r = Authenticate(a, again);
+    ASSERT_TRUE(r.user.has_value());
+    EXPECT_EQ(r.user->name, "alice");
+    EXPECT_EQ(r.method, "x509");
+  }
+  EXPECT_EQ(a.certificate_verifications(), 3u);
+  // A configuration change that keeps the CAs keeps the cache.
+  a.SetConfig(Config({"front-proxy-client", "other"}));
+  auto kept = FrontProxyRequest(Certs().front_proxy_cert);
+  ASSERT_TRUE(Authenticate(a, kept).user.has_value());
+  EXPECT_EQ(a.certificate_verifications(), 3u);
+}
+
+TEST(AuthenticatorCertificateCache, DifferentChainIsVerifiedAnew) {
+  Authenticator a(nullptr, std::chrono::seconds(10));
+  a.SetConfig(Config({}));
+  auto first = FrontProxyRequest(Certs().front_proxy_cert);
+  ASSERT_TRUE(Authenticate(a, first).user.has_value());
+  EXPECT_EQ(a.certificate_verifications(), 1u);
+  auto second = FrontProxyRequest(Certs().other_cn_cert);  // same CA, another certificate
+  ASSERT_TRUE(Authenticate(a, second).user.has_value());
+  EXPECT_EQ(a.certificate_verifications(), 2u);
+  // A trusted leaf with an extra (untrusted) certificate appended is another chain too.
+  auto extended_chain = Certs().front_proxy_cert;
+  extended_chain.push_back(Certs().foreign_cert[0]);
+  auto third = FrontProxyRequest(extended_chain);
+  ASSERT_TRUE(Authenticate(a, third).user.has_value());
+  EXPECT_EQ(a.certificate_verifications(), 3u);
+  // A foreign certificate with the trusted CN: verified, refused, and refused again from the
+  // cache (against both CAs once).
+  for (int i = 0; i < 3; ++i) {
+    auto foreign = FrontProxyRequest(Certs().foreign_cert, "system:admin");
+    auto r = Authenticate(a, foreign);
+    EXPECT_FALSE(r.user.has_value());
+    EXPECT_NE(r.error.find("not trusted"), std::string::npos) << r.error;
+    EXPECT_FALSE(foreign.headers.Has("X-Remote-User"));
+  }
+  EXPECT_EQ(a.certificate_verifications(), 5u);
+}
+
+TEST(AuthenticatorCertificateCache, CARotationInvalidatesCachedIdentities) {
+  Authenticator a(nullptr, std::chrono::seconds(10));
+  a.SetConfig(Config());
+  auto before = FrontProxyRequest(Certs().front_proxy_cert);
+  ASSERT_TRUE(Authenticate(a, before).user.has_value());
+
+  // The extension-apiserver-authentication ConfigMap now names another front-proxy CA: the
+  // cached answer for the old proxy's certificate must not outlive it.
+  kube::json::Document cm(rapidjson::kObjectType);
+  auto& al = cm.GetAllocator();
+  kube::json::Value data(rapidjson::kObjectType);
+  kube::json::SetString(data, "requestheader-client-ca-file", Certs().other_ca.cert_pem, al);
+  kube::json::SetString(data, "requestheader-allowed-names", "[\"front-proxy-client\"]", al);
+  kube::json::SetMember(cm, "data", std::move(data), al);
+  AuthenticationConfig rotated = ParseAuthenticationConfigMap(cm);
+  rotated.client_ca_pem.clear();
+  a.SetConfig(rotated);
+  uint64_t verified = a.certificate_verifications();
+  auto old_proxy = FrontProxyRequest(Certs().front_proxy_cert, "system:admin");
+  auto r = Authenticate(a, old_proxy);
+  EXPECT_FALSE(r.user.has_value());
+  EXPECT_EQ(a.certificate_verifications(), verified + 1);
+  // The proxy with a certificate from the new CA is believed.
+  auto new_proxy = FrontProxyRequest(Certs().foreign_cert, "bob");
+  auto ok = Authenticate(a, new_proxy);
+  ASSERT_TRUE(ok.user.has_value()) << ok.error;
+  EXPECT_EQ(ok.user->name, "bob");
+
+  // Rotating back (flags or ConfigMap) re-verifies rather than reusing any earlier answer.
+  a.SetConfig(Config());
+  verified = a.certificate_verifications();
+  auto back = FrontProxyRequest(Certs().front_proxy_cert);
+  EXPECT_TRUE(Authenticate(a, back).user.has_value());
+  EXPECT_EQ(a.certificate_verifications(), verified + 1);
+  auto gone = FrontProxyRequest(Certs().foreign_cert);
+  EXPECT_FALSE(Authenticate(a, gone).user.has_value());
+}
+
+TEST(AuthenticatorCertificateCache, ExpiredCertificateIsRefused) {
+  Authenticator a(nullptr, std::chrono::seconds(10));
+  a.SetConfig(Config({}));
+  // Already expired: refused, and still refused when asked again (from the cache).
+  kube::tls::CertificateSpec old;
+  old.common_name = "front-proxy-client";
+  old.server_auth = false;
+  old.client_auth = true;
+  old.not_before_skew = std::chrono::hours(48);
+  old.validity = -std::chrono::hours(24);
+  auto expired = kube::tls::GenerateSigned(Certs().front_proxy_ca, old);
+  ASSERT_TRUE(expired.ok());
+  for (int i = 0; i < 2; ++i) {
+    auto req = FrontProxyRequest(*kube::tls::PemToDer(expired->cert_pem), "system:admin");
+    auto r = Authenticate(a, req);
+    EXPECT_FALSE(r.user.has_value());
+    EXPECT_NE(r.error.find("expired"), std::string::npos) << r.error;
+  }
+  // Valid for two more seconds: believed now, refused once notAfter has passed even though the
+  // answer was cached (entries never outlive the certificate).
+  kube::tls::CertificateSpec brief = old;
+  brief.not_before_skew = std::chrono::hours(1);
+  brief.validity = std::chrono::seconds(2);
+  auto short_lived = kube::tls::GenerateSigned(Certs().front_proxy_ca, brief);
+  ASSERT_TRUE(short_lived.ok());
+  auto chain = *kube::tls::PemToDer(short_lived->cert_pem);
+  auto now = FrontProxyRequest(chain);
+  auto r = Authenticate(a, now);
+  ASSERT_TRUE(r.user.has_value()) << r.error;
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
+  auto later = FrontProxyRequest(chain, "system:admin");
+  auto r2 = Authenticate(a, later);
+  EXPECT_FALSE(r2.user.has_value());
+  EXPECT_NE(r2.error.find("expired"), std::string::npos) << r2.error;
+}
+
+TEST(AuthenticatorCertificateCache, EntriesExpireAfterTheTTL) {
+  Authenticator a(nullptr, std::chrono::seconds(10), std::chrono::seconds(1));
+  a.SetConfig(Config());
+  auto first = FrontProxyRequest(Certs().front_proxy_cert);
+  ASSERT_TRUE(Authenticate(a, first).user.has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  auto second = FrontProxyRequest(Certs().front_proxy_cert);
+  ASSERT_TRUE(Authenticate(a, second).user.has_value());
+  EXPECT_EQ(a.certificate_verifications(), 2u);
+}
+
+TEST(AuthenticatorCertificateCache, SpoofedHeadersWithoutCertificateAfterACachedIdentity) {
+  Authenticator a(nullptr, std::chrono::seconds(10));
+  a.SetConfig(Config());
+  auto proxied = FrontProxyRequest(Certs().front_proxy_cert);
+  ASSERT_TRUE(Authenticate(a, proxied).user.has_value());
+  // Another caller (same headers, no certificate) gets nothing from the cached identity.
+  auto spoofed = FrontProxyRequest({}, "system:admin");
+  spoofed.headers.Add("X-Remote-Group", "system:masters");
+  auto r = Authenticate(a, spoofed);
+  EXPECT_FALSE(r.user.has_value());
+  EXPECT_EQ(r.error, "no credentials");
+  EXPECT_FALSE(spoofed.headers.Has("X-Remote-User"));
+  EXPECT_FALSE(spoofed.headers.Has("X-Remote-Group"));
+  // Nor does a caller presenting only the trusted leaf's issuer (not the leaf).
+  auto ca_only = FrontProxyRequest(*kube::tls::PemToDer(Certs().front_proxy_ca.cert_pem));
+  EXPECT_FALSE(Authenticate(a, ca_only).user.has_value());
 }
 
 TEST(AuthenticationConfigMap, ParsesKubeKeys) {

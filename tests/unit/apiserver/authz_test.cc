@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <vector>
+
 #include "kube/json.h"
 #include "tests/unit/apiserver/test_util.h"
 
@@ -61,6 +64,51 @@ TEST(Authorizer, AllowIsCachedPerAttributes) {
   ASSERT_TRUE(Authorize(z, other).ok());
   EXPECT_EQ(reviewer->calls, 2);
   EXPECT_EQ(reviewer->last.name, "other");
+}
+
+TEST(Authorizer, EveryAttributeTakesPartInTheCacheKey) {
+  auto reviewer = std::make_shared<FakeAccessReviewer>();
+  Authorizer z(reviewer, {});
+  std::vector<std::function<void(Attributes&)>> changes = {
+      [](Attributes& a) { a.namespace_ = "other"; },
+      [](Attributes& a) { a.verb = "delete"; },
+      [](Attributes& a) { a.api_group = "other.org"; },
+      [](Attributes& a) { a.api_version = "v1"; },
+      [](Attributes& a) { a.resource = "others"; },
+      [](Attributes& a) { a.subresource = "status"; },
+      [](Attributes& a) { a.name = "x"; },
+      [](Attributes& a) { a.user.name = "bob"; },
+      [](Attributes& a) { a.user.uid = "u-1"; },
+      [](Attributes& a) { a.user.groups.push_back("system:masters-ish"); },
+      [](Attributes& a) { a.user.groups = {"devsystem:authenticated"}; },  // concatenation
+      [](Attributes& a) {
+        a.user.groups = {"de", "vsystem:authenticated"};
+      },
+      [](Attributes& a) { a.user.extra["scopes"] = {"a"}; },
+      [](Attributes& a) {
+        a.user.extra["scopes"] = {"a", "b"};
+      },
+      [](Attributes& a) { a.user.extra["scopes"] = {"ab"}; },
+      [](Attributes& a) {
+        a.namespace_ = "defaultget";
+        a.verb = "";
+      },  // field boundaries
+      [](Attributes& a) {
+        a.is_resource_request = false;
+        a.path = "/apis";
+      },
+  };
+  ASSERT_TRUE(Authorize(z, GetClaim()).ok());
+  int expected = 1;
+  for (const auto& change : changes) {
+    Attributes a = GetClaim();
+    change(a);
+    ASSERT_TRUE(Authorize(z, a).ok());
+    ++expected;
+    EXPECT_EQ(reviewer->calls, expected) << "attribute change " << expected - 1 << " hit the cache";
+    ASSERT_TRUE(Authorize(z, a).ok());  // and the same question again is a hit
+    EXPECT_EQ(reviewer->calls, expected);
+  }
 }
 
 TEST(Authorizer, DenyIsCachedToo) {

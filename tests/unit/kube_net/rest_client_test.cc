@@ -3,9 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
 #include <sys/stat.h>
 
 #include <atomic>
+#include <thread>
+#include <vector>
 
 #include "tests/unit/kube_net/net_fixture.h"
 
@@ -243,6 +249,168 @@ TEST_F(RestClientTest, StaleKeepAliveConnectionIsReplacedTransparently) {
   ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
   EXPECT_EQ(MustDo(*client, Get("/x")).status, 200);
   EXPECT_EQ(client->stats().handshakes, 2u);
+}
+
+// A TLS server that answers its connections' requests in turn from a script: "ok" answers 200
+// keep-alive, "cut" reads the request and closes the TCP connection without a reply and without
+// TLS close_notify (a server closing an idle keep-alive connection just as a request arrives).
+using Script = std::vector<std::vector<std::string>>;
+
+class ScriptedTlsServer {
+ public:
+  explicit ScriptedTlsServer(Script per_connection)
+      : script_(std::move(per_connection)), ctx_(asio::ssl::context::tls_server) {
+    const Pki& pki = TestPki();
+    ctx_.use_certificate_chain(asio::buffer(pki.server.cert_pem));
+    pki.server.key_pem.With([&](std::string_view key) {
+      ctx_.use_private_key(asio::buffer(key), asio::ssl::context::pem);
+    });
+    acceptor_.open(asio::ip::tcp::v4());
+    acceptor_.bind({asio::ip::make_address("127.0.0.1"), 0});
+    acceptor_.listen();
+    port_ = acceptor_.local_endpoint().port();
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~ScriptedTlsServer() {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  int requests_seen() const { return requests_seen_.load(); }
+
+ private:
+  void Serve() {
+    for (const auto& actions : script_) {
+      asio::ssl::stream<asio::ip::tcp::socket> s(io_, ctx_);
+      boost::system::error_code ec;
+      acceptor_.accept(s.lowest_layer(), ec);
+      if (ec) return;
+      s.handshake(asio::ssl::stream_base::server, ec);
+      if (ec) return;
+      std::string buf;
+      for (const auto& action : actions) {
+        size_t n = asio::read_until(s, asio::dynamic_buffer(buf), "\r\n\r\n", ec);
+        if (ec) return;
+        buf.erase(0, n);
+        ++requests_seen_;
+        if (action == "cut") break;
+        asio::write(
+            s,
+            asio::buffer(std::string_view("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: "
+                                          "application/json\r\n\r\n{}")),
+            ec);
+        if (ec) return;
+      }
+      s.lowest_layer().close(ec);  // no close_notify
+    }
+  }
+
+  Script script_;
+  asio::io_context io_;
+  asio::ssl::context ctx_;
+  asio::ip::tcp::acceptor acceptor_{io_};
+  uint16_t port_ = 0;
+  std::atomic<int> requests_seen_{0};
+  std::thread thread_;
+};
+
+// A pooled connection the server cut as the next request arrived: a GET is replayed once on a
+// fresh connection (the caller sees 200, not 503); a POST is not (the server may have acted on
+// it), as Go's http.Transport decides.
+TEST_F(RestClientTest, CutPooledConnectionIsRetriedOnlyForReplayableRequests) {
+  {
+    ScriptedTlsServer server(Script{{"ok", "cut"}, {"ok"}});
+    port_ = server.port();
+    auto client = Client();
+    EXPECT_EQ(MustDo(*client, Get("/a")).status, 200);
+    EXPECT_EQ(MustDo(*client, Get("/b")).status, 200);
+    EXPECT_EQ(client->stats().handshakes, 2u);
+    EXPECT_EQ(server.requests_seen(), 3);
+  }
+  {
+    ScriptedTlsServer server(Script{{"ok", "cut"}});
+    port_ = server.port();
+    auto client = Client();
+    EXPECT_EQ(MustDo(*client, Get("/a")).status, 200);
+    RestRequest post = Get("/things");
+    post.method = "POST";
+    post.body = "{}";
+    auto r = io_.Run(client->Do(std::move(post)));
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().code, 503);
+    EXPECT_EQ(server.requests_seen(), 2);  // sent once, never replayed
+  }
+}
+
+// Issue 9: upstream TLS handshakes per 1,000 requests <= 1. Keep-alive connections go back to
+// the pool after every complete response, errors (4xx/5xx) included, and streamed bodies read
+// to the end; the pool keeps as many idle connections as the peak concurrency needed.
+TEST_F(RestClientTest, PoolReusesConnectionsForAnswersOfEveryKind) {
+  Route("/ok", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.Send(200, Headers(), "{\"kind\":\"Thing\"}");
+  });
+  Route("/conflict", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    // Named locals: g++ 12 double-frees temporaries built inside a co_await expression.
+    const GroupResource gr{"", "things"};
+    const std::string body = NewConflict(gr, "x", "stale").ToJson();
+    co_await w.Send(409, Headers(), body);
+  });
+  Route("/fail", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.Send(500, Headers(), "boom");
+  });
+  Route("/chunked", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.WriteHeader(200, Headers(), std::nullopt);
+    co_await w.Write("[1,");
+    co_await w.Write("2]");
+    co_await w.Finish();
+  });
+  StartServer();
+  auto client = Client();
+  const std::vector<std::string> paths = {"/ok", "/missing", "/conflict", "/fail", "/chunked"};
+  int sent = 0;
+  io_.Run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < 200; ++i) {
+      const std::string& path = paths[static_cast<size_t>(i) % paths.size()];
+      RestRequest req = Get(path);
+      if (i % 2 == 0) {
+        auto r = co_await client->Do(std::move(req));
+        EXPECT_TRUE(r.ok());
+      } else {
+        auto s = co_await client->Stream(std::move(req));
+        EXPECT_TRUE(s.ok());
+        if (!s.ok()) co_return;
+        auto body = co_await (*s)->ReadAll();
+        EXPECT_TRUE(body.ok());
+      }
+      ++sent;
+    }
+  }());
+  EXPECT_EQ(sent, 200);
+  auto st = client->stats();
+  EXPECT_EQ(st.requests, 200u);
+  EXPECT_EQ(st.handshakes, 1u);
+  EXPECT_EQ(st.reused, 199u);
+  EXPECT_EQ(st.idle_connections, 1u);
+  EXPECT_EQ(server_->open_connections(), 1u);
+
+  // Four at a time: the pool grows to four connections once and keeps them.
+  using namespace asio::experimental::awaitable_operators;
+  auto one = [&](const char* path) -> asio::awaitable<void> {
+    RestRequest req = Get(path);
+    auto r = co_await client->Do(std::move(req));
+    EXPECT_TRUE(r.ok());
+  };
+  io_.Run([&]() -> asio::awaitable<void> {
+    for (int round = 0; round < 50; ++round) {
+      co_await (one("/ok") && one("/missing") && one("/conflict") && one("/fail"));
+    }
+  }());
+  st = client->stats();
+  EXPECT_EQ(st.requests, 400u);
+  EXPECT_LE(st.handshakes, 4u);
+  EXPECT_EQ(st.idle_connections, st.handshakes);
+  EXPECT_EQ(server_->open_connections(), st.handshakes);
 }
 
 TEST_F(RestClientTest, ManyConcurrentStreamsAndLeakFreeTeardown) {

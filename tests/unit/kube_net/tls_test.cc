@@ -102,6 +102,37 @@ TEST(TlsTest, CachingVerifierMatchesTheFunction) {
   EXPECT_FALSE(ClientCertificateVerifier::Create("junk").ok());
 }
 
+TEST(TlsTest, CachingVerifierIsABoundedLRUThatCachesRefusals) {
+  const auto& pki = TestPki();
+  auto v = ClientCertificateVerifier::Create(pki.ca.cert_pem, std::chrono::seconds(60), 2);
+  ASSERT_TRUE(v.ok());
+  const auto& verifier = **v;
+  auto alice = *PemToDer(pki.client.cert_pem);
+  auto foreign = *PemToDer(pki.other_client.cert_pem);
+  auto alice_plus = *PemToDer(pki.client.cert_pem + pki.other_ca.cert_pem);
+  bool hit = true;
+  ASSERT_TRUE(verifier.Verify(alice, &hit).ok());
+  EXPECT_FALSE(hit);
+  ASSERT_TRUE(verifier.Verify(alice, &hit).ok());
+  EXPECT_TRUE(hit);
+  // A refusal is cached too: the same untrusted chain costs one verification.
+  EXPECT_EQ(verifier.Verify(foreign, &hit).error().code, 401);
+  EXPECT_FALSE(hit);
+  EXPECT_EQ(verifier.Verify(foreign, &hit).error().code, 401);
+  EXPECT_TRUE(hit);
+  EXPECT_EQ(verifier.verifications(), 2u);
+  // A longer chain with the same leaf is a different key.
+  ASSERT_TRUE(verifier.Verify(alice_plus, &hit).ok());
+  EXPECT_FALSE(hit);
+  // Capacity 2: alice was least recently used and has been evicted.
+  ASSERT_TRUE(verifier.Verify(alice, &hit).ok());
+  EXPECT_FALSE(hit);
+  EXPECT_EQ(verifier.verifications(), 4u);
+  // Malformed input is never an error of the cache.
+  EXPECT_FALSE(verifier.Verify({"not der"}).ok());
+  EXPECT_FALSE(verifier.Verify({}).ok());
+}
+
 TEST(TlsTest, VerifiesThroughAnIntermediate) {
   const auto& pki = TestPki();
   // An intermediate CA is a leaf with CA:TRUE: build one by signing a CA with the root.
