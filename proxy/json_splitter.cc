@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "proxy/json_scan.h"
+
 namespace proxy {
 namespace {
 
@@ -46,19 +48,16 @@ size_t ListSplitter::ScanValue(std::string_view data, size_t i) {
         continue;
       }
       // Fast path: jump to the next quote or backslash.
-      const char* p = data.data() + i;
-      const char* q = static_cast<const char*>(std::memchr(p, '"', n - i));
-      const char* b = static_cast<const char*>(std::memchr(p, '\\', q ? q - p : n - i));
-      if (b != nullptr) {
-        escape_ = true;
-        i = (b - data.data()) + 1;
-        continue;
-      }
-      if (q == nullptr) {
+      const char* stop = scan::StringStop<false>(data.data() + i, data.data() + n);
+      if (stop == data.data() + n) {
         i = n;
         break;
       }
-      i = (q - data.data()) + 1;
+      i = static_cast<size_t>(stop - data.data()) + 1;
+      if (*stop == '\\') {
+        escape_ = true;
+        continue;
+      }
       in_string_ = false;
       if (depth_ == 0) {  // a top-level string value ended
         append(i);

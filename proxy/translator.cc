@@ -1,14 +1,14 @@
 #include "proxy/translator.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <unordered_set>
 
+#include "proxy/fast_translate.h"
 #include "proxy/names.h"
 #include "kube/selectors.h"
+#include "kube/yaml.h"
 
 namespace proxy {
 
@@ -68,71 +68,6 @@ void DedupeMembers(Value& v, json::Allocator& a) {
     if (keep.count(&it->value)) out.AddMember(Value(it->name, a), Value(it->value, a), a);
   }
   v = std::move(out);
-}
-
-// YAML -> JSON value (yaml-cpp). Plain scalars are typed like YAML 1.1's core schema subset
-// kube's YAML decoder (sigs.k8s.io/yaml) accepts for these documents.
-// `budget`: JSON values still allowed. Aliases share nodes, so a small document can expand
-// exponentially ("billion laughs", CVE-2019-11253 in kube): the caller allows about one value per
-// byte of input, more than any document without aliases needs.
-bool YamlToJson(const YAML::Node& n, Value& out, json::Allocator& a, int depth, size_t& budget) {
-  if (depth > 200 || budget == 0) return false;
-  --budget;
-  switch (n.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      out.SetNull();
-      return true;
-    case YAML::NodeType::Sequence:
-      out.SetArray();
-      for (const auto& e : n) {
-        Value v;
-        if (!YamlToJson(e, v, a, depth + 1, budget)) return false;
-        out.PushBack(std::move(v), a);
-      }
-      return true;
-    case YAML::NodeType::Map:
-      out.SetObject();
-      for (const auto& kv : n) {
-        if (!kv.first.IsScalar()) return false;
-        Value v;
-        if (!YamlToJson(kv.second, v, a, depth + 1, budget)) return false;
-        json::SetMember(out, kv.first.Scalar(), std::move(v), a);
-      }
-      return true;
-    case YAML::NodeType::Scalar: {
-      const std::string& s = n.Scalar();
-      if (n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str") {
-        out = json::Str(s, a);
-        return true;
-      }
-      if (s == "~" || s == "null" || s == "Null" || s == "NULL" || s.empty()) {
-        out.SetNull();
-      } else if (s == "true" || s == "True" || s == "TRUE") {
-        out.SetBool(true);
-      } else if (s == "false" || s == "False" || s == "FALSE") {
-        out.SetBool(false);
-      } else {
-        char* end = nullptr;
-        errno = 0;
-        long long i = std::strtoll(s.c_str(), &end, 10);
-        if (end && *end == '\0' && errno == 0 &&
-            (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' || s[0] == '+')) {
-          out.SetInt64(i);
-          return true;
-        }
-        double d = std::strtod(s.c_str(), &end);
-        if (end && *end == '\0' && s.find_first_of("0123456789") != std::string::npos &&
-            s.find_first_not_of("0123456789+-.eE") == std::string::npos) {
-          out.SetDouble(d);
-          return true;
-        }
-        out = json::Str(s, a);
-      }
-      return true;
-    }
-  }
-  return false;
 }
 
 Value* EnsureObjectMember(Value& obj, std::string_view key, json::Allocator& a) {
@@ -223,9 +158,11 @@ std::string PointerEscape(std::string_view s) {
 }  // namespace
 
 bool IsReservedKey(std::string_view key) {
-  if (key.size() < kReservedPrefix.size()) return false;
-  for (size_t i = 0; i < kReservedPrefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(key[i])) != kReservedPrefix[i]) return false;
+  if (key.size() < kReservedPrefix.size() || (key[0] != 'm' && key[0] != 'M')) return false;
+  for (size_t i = 1; i < kReservedPrefix.size(); ++i) {
+    char c = key[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');  // ASCII only, as before
+    if (c != kReservedPrefix[i]) return false;
   }
   return true;
 }
@@ -373,15 +310,12 @@ kube::Result<kube::http::Query> Translator::TranslateQuery(const kube::http::Que
 kube::Result<json::Document> Translator::DecodeBody(std::string_view body, BodyType type) {
   json::Document doc;
   if (type == BodyType::kYaml || type == BodyType::kApplyPatch) {
-    try {
-      YAML::Node node = YAML::Load(std::string(body));
-      size_t budget = body.size() + 1024;
-      if (!YamlToJson(node, doc, doc.GetAllocator(), 0, budget)) {
-        return kube::NewBadRequest("error decoding YAML: unsupported YAML document");
-      }
-    } catch (const YAML::Exception& e) {
-      return kube::NewBadRequest(std::string("error decoding YAML: ") + e.what());
+    // kube's applyPatcher: yaml.Unmarshal, its error wrapped in "error decoding YAML: ".
+    auto converted = kube::yaml::ToJson(body);
+    if (!converted.ok()) {
+      return kube::NewBadRequest("error decoding YAML: " + converted.error().message);
     }
+    doc = std::move(*converted);
   } else {
     // json::Parse: also refuses nesting deeper than the stack can take (found by fuzzing).
     auto parsed = json::Parse(body);
@@ -792,14 +726,28 @@ kube::Outcome Translator::PrepareJsonPatch(json::Document& ops, const WriteTarge
 std::optional<AppRef> Translator::Owner(const Value& obj) const {
   const Value* meta = json::Find(obj, "metadata");
   if (!meta || !meta->IsObject()) return std::nullopt;
-  if (json::GetString(*meta, "namespace") != scope_.claim_namespace) return std::nullopt;
-  auto rev = names::Reverse(*meta);
+  auto lookup = [](const Value* m) {
+    return [m](std::string_view key) -> std::optional<std::string_view> {
+      if (!m || !m->IsObject()) return std::nullopt;
+      const Value* v = json::Find(*m, key);
+      if (!v || !v->IsString()) return std::nullopt;
+      return json::View(*v);
+    };
+  };
+  return OwnerOf(json::GetString(*meta, "namespace"), json::GetString(*meta, "name"),
+                 lookup(json::Find(*meta, "labels")), lookup(json::Find(*meta, "annotations")));
+}
+
+std::optional<AppRef> Translator::OwnerOf(std::string_view ns, std::string_view name,
+                                          const naming::Lookup& labels,
+                                          const naming::Lookup& annotations) const {
+  if (ns != scope_.claim_namespace) return std::nullopt;
+  auto rev = naming::AppRefFromMetadata(labels, annotations);
   if (!rev || rev->cluster_id != scope_.cluster_id) return std::nullopt;
   AppRef ref{std::move(rev->namespace_), std::move(rev->name)};
   // The stored name must be the one this cluster would give that app object: labels copied or
   // forged onto some other object do not make it ours.
-  if (json::GetString(*meta, "name") != ControlPlaneName(ref.namespace_, ref.name))
-    return std::nullopt;
+  if (name != ControlPlaneName(ref.namespace_, ref.name)) return std::nullopt;
   return ref;
 }
 
@@ -904,6 +852,20 @@ bool Translator::TranslateTableRow(Value& row, json::Allocator& a, const TableCo
 
 kube::Result<std::optional<std::string>> Translator::TranslateItemText(
     std::string_view text) const {
+  std::string out;
+  switch (fast::TranslateItem(*this, text, out)) {
+    case fast::Outcome::kTranslated:
+      return std::optional<std::string>(std::move(out));
+    case fast::Outcome::kDropped:
+      return std::optional<std::string>();
+    case fast::Outcome::kFallback:
+      break;
+  }
+  return TranslateItemTextDom(text);
+}
+
+kube::Result<std::optional<std::string>> Translator::TranslateItemTextDom(
+    std::string_view text) const {
   auto parsed = json::Parse(text);  // depth-limited
   if (!parsed) return kube::NewInternalError("invalid object in the control plane's response");
   json::Document& doc = *parsed;
@@ -914,6 +876,21 @@ kube::Result<std::optional<std::string>> Translator::TranslateItemText(
 kube::Result<std::optional<std::string>> Translator::TranslateRowText(std::string_view text,
                                                                       const TableColumns& cols,
                                                                       bool keep_object) const {
+  std::string out;
+  switch (fast::TranslateRow(*this, text, cols, keep_object, out)) {
+    case fast::Outcome::kTranslated:
+      return std::optional<std::string>(std::move(out));
+    case fast::Outcome::kDropped:
+      return std::optional<std::string>();
+    case fast::Outcome::kFallback:
+      break;
+  }
+  return TranslateRowTextDom(text, cols, keep_object);
+}
+
+kube::Result<std::optional<std::string>> Translator::TranslateRowTextDom(std::string_view text,
+                                                                         const TableColumns& cols,
+                                                                         bool keep_object) const {
   auto parsed = json::Parse(text);  // depth-limited
   if (!parsed) return kube::NewInternalError("invalid table row in the control plane's response");
   json::Document& doc = *parsed;
@@ -950,6 +927,20 @@ bool Translator::TranslateDocument(json::Document& doc, bool keep_table_objects)
 }
 
 kube::Result<std::optional<std::string>> Translator::TranslateWatchEvent(
+    std::string_view text, bool keep_table_objects) const {
+  std::string out;
+  switch (fast::TranslateWatchEvent(*this, text, out)) {
+    case fast::Outcome::kTranslated:
+      return std::optional<std::string>(std::move(out));
+    case fast::Outcome::kDropped:
+      return std::optional<std::string>();
+    case fast::Outcome::kFallback:
+      break;
+  }
+  return TranslateWatchEventDom(text, keep_table_objects);
+}
+
+kube::Result<std::optional<std::string>> Translator::TranslateWatchEventDom(
     std::string_view text, bool keep_table_objects) const {
   auto parsed = json::Parse(text);  // depth-limited
   if (!parsed || !parsed->IsObject())

@@ -120,11 +120,19 @@ class Translator {
   // --- responses
   // Is this stored control-plane object one of this cluster's, and whose is it?
   std::optional<AppRef> Owner(const kube::json::Value& obj) const;
+  // The same from the stored metadata's namespace, name, labels and annotations (the one rule
+  // both the DOM path and the fast path (proxy/fast_translate.h) apply).
+  std::optional<AppRef> OwnerOf(std::string_view ns, std::string_view name,
+                                const naming::Lookup& labels,
+                                const naming::Lookup& annotations) const;
   // Rewrites a control-plane object (full or PartialObjectMetadata) in place into what the app
   // side wrote. Returns false (object untouched) when it is not this cluster's.
   bool TranslateObject(kube::json::Value& obj, kube::json::Allocator& a) const;
   // One list item / Table row / watch event text -> translated text, nullopt to drop it.
+  // Usually without a DOM (proxy/fast_translate.h); unusual text takes the *Dom path, which
+  // defines the behaviour (and is what the fast path is tested against).
   kube::Result<std::optional<std::string>> TranslateItemText(std::string_view text) const;
+  kube::Result<std::optional<std::string>> TranslateItemTextDom(std::string_view text) const;
   // The Table's columns that need translation (from columnDefinitions and the CRD's printer
   // columns); a missing definition list means kube's default (Name first).
   TableColumns ColumnsOf(const kube::json::Value* column_definitions) const;
@@ -136,12 +144,17 @@ class Translator {
   kube::Result<std::optional<std::string>> TranslateRowText(std::string_view text,
                                                             const TableColumns& cols,
                                                             bool keep_object) const;
+  kube::Result<std::optional<std::string>> TranslateRowTextDom(std::string_view text,
+                                                               const TableColumns& cols,
+                                                               bool keep_object) const;
   // A whole response document (object, List, Table, Status); false when it is a single object
   // that is not this cluster's.
   bool TranslateDocument(kube::json::Document& doc, bool keep_table_objects = true) const;
   // A watch event ({"type","object"}) -> text to forward, nullopt to drop it.
   kube::Result<std::optional<std::string>> TranslateWatchEvent(std::string_view text,
                                                                bool keep_table_objects) const;
+  kube::Result<std::optional<std::string>> TranslateWatchEventDom(std::string_view text,
+                                                                  bool keep_table_objects) const;
 
   // An error Status from the control plane: names the user's object, never claim-<hash>.
   kube::Status TranslateStatus(kube::Status s, const AppRef* target) const;

@@ -545,10 +545,11 @@ TEST_F(ProxyTest, ApplyPatchCreatesWhenMissing) {
       return Err(kube::NewNotFound({"k8s.starter.org", "kubernetesclusters"}, Cp("n", "test")));
     return Ok(r.body, 201);
   };
-  auto w =
-      Serve("PATCH", kBase + "/namespaces/test/kubernetesclusters/n",
-            "apiVersion: k8s.starter.org/v1alpha1\nkind: KubernetesCluster\nmetadata:\n  name: n\n",
-            {{"Content-Type", "application/apply-patch+yaml"}});
+  auto w = Serve(
+      "PATCH", kBase + "/namespaces/test/kubernetesclusters/n",
+      // Quoted: a plain `n` is YAML 1.1's false, as kube's YAML decoder reads it.
+      "apiVersion: k8s.starter.org/v1alpha1\nkind: KubernetesCluster\nmetadata:\n  name: 'n'\n",
+      {{"Content-Type", "application/apply-patch+yaml"}});
   EXPECT_EQ(w->status, 201);
   EXPECT_EQ(json::GetString(BodyOf(*w)["metadata"], "name"), "n");
 }

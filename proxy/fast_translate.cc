@@ -1,0 +1,685 @@
+#include "proxy/fast_translate.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "kube/json.h"
+#include "proxy/json_scan.h"
+#include "proxy/translator.h"
+
+namespace proxy::fast {
+namespace {
+
+// Deeper nesting goes to the DOM path (which accepts up to 1000 levels).
+constexpr int kMaxDepth = 64;
+// Longer numbers (and any with an exponent) go to the DOM path, which converts them exactly or
+// rejects them (too big for a double); up to 18 characters every number is representable.
+constexpr size_t kMaxNumberChars = 18;
+
+// What a value is to the translator: which members of it are recorded (split), or none (kSkip:
+// validated and copied verbatim).
+enum class Shape : uint8_t {
+  kSkip,
+  kItem,           // an object: metadata, spec (and kind for watch events)
+  kMeta,           // metadata
+  kMap,            // metadata.labels / metadata.annotations
+  kManagedFields,  // metadata.managedFields (array)
+  kMfEntry,        // one managedFields entry
+  kFieldsV1,       // entry.fieldsV1
+  kFMeta,          // fieldsV1.f:metadata
+  kFMap,           // f:metadata.f:labels / f:annotations
+  kSpec,           // spec
+  kSecretRef,      // spec.writeConnectionSecretToRef
+  kRow,            // a Table row: cells, object
+  kCells,          // row.cells (array)
+  kEvent,          // a watch event: type, object
+};
+
+bool IsArrayShape(Shape s) { return s == Shape::kManagedFields || s == Shape::kCells; }
+
+// The shape of member `key` (or of an element, key empty) of a `parent`-shaped value that starts
+// with `first`.
+Shape ChildShape(Shape parent, std::string_view key, char first) {
+  const bool obj = first == '{';
+  const bool arr = first == '[';
+  switch (parent) {
+    case Shape::kItem:
+      if (obj && key == "metadata") return Shape::kMeta;
+      if (obj && key == "spec") return Shape::kSpec;
+      return Shape::kSkip;
+    case Shape::kEvent:
+      return obj && key == "object" ? Shape::kItem : Shape::kSkip;
+    case Shape::kRow:
+      if (obj && key == "object") return Shape::kItem;
+      if (arr && key == "cells") return Shape::kCells;
+      return Shape::kSkip;
+    case Shape::kMeta:
+      if (obj && (key == "labels" || key == "annotations")) return Shape::kMap;
+      if (arr && key == "managedFields") return Shape::kManagedFields;
+      return Shape::kSkip;
+    case Shape::kManagedFields:
+      return obj ? Shape::kMfEntry : Shape::kSkip;
+    case Shape::kMfEntry:
+      return obj && key == "fieldsV1" ? Shape::kFieldsV1 : Shape::kSkip;
+    case Shape::kFieldsV1:
+      return obj && key == "f:metadata" ? Shape::kFMeta : Shape::kSkip;
+    case Shape::kFMeta:
+      return obj && (key == "f:labels" || key == "f:annotations") ? Shape::kFMap : Shape::kSkip;
+    case Shape::kSpec:
+      return obj && key == "writeConnectionSecretToRef" ? Shape::kSecretRef : Shape::kSkip;
+    default:
+      return Shape::kSkip;
+  }
+}
+
+struct Member {
+  std::string_view key;    // raw member name (never escaped in a split value); empty for elements
+  std::string_view value;  // the value's text
+  int child = -1;          // the split value's node, -1 when not split
+};
+
+struct Node {
+  Shape shape = Shape::kSkip;
+  std::vector<Member> members;  // or elements
+};
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The \uXXXX code point at p (4 characters), -1 when not hex.
+int Hex4(const char* p) {
+  int v = 0;
+  for (int i = 0; i < 4; ++i) {
+    const int h = HexValue(p[i]);
+    if (h < 0) return -1;
+    v = v * 16 + h;
+  }
+  return v;
+}
+
+bool IsWs(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// One validating pass over a JSON text, splitting the values whose shape matters. Reused (one
+// per thread): its vectors keep their capacity between items.
+class Scanner {
+ public:
+  // False when the text is malformed or unusual (the DOM path decides then).
+  bool Parse(std::string_view text, Shape root) {
+    used_ = 0;
+    p_ = text.data();
+    end_ = text.data() + text.size();
+    SkipWs();
+    if (p_ == end_ || *p_ != '{') return false;
+    int child = -1;
+    if (!ParseValue(root, 0, &child)) return false;
+    SkipWs();
+    return p_ == end_ && child == 0;
+  }
+  const Node& node(int i) const { return nodes_[static_cast<size_t>(i)]; }
+
+ private:
+  void SkipWs() {
+    while (p_ < end_ && IsWs(*p_)) ++p_;
+  }
+
+  int NewNode(Shape shape) {
+    if (used_ == nodes_.size()) nodes_.emplace_back();
+    Node& n = nodes_[used_];
+    n.shape = shape;
+    n.members.clear();
+    return static_cast<int>(used_++);
+  }
+
+  // p_ at '"'; moves past the closing quote. `escaped` is set when the string has an escape.
+  bool SkipString(bool* escaped) {
+    ++p_;
+    while (true) {
+      p_ = scan::StringStop<true>(p_, end_);
+      if (p_ == end_) return false;
+      const char c = *p_;
+      if (c == '"') {
+        ++p_;
+        return true;
+      }
+      if (c != '\\') return false;  // a control character
+      *escaped = true;
+      if (end_ - p_ < 2) return false;
+      switch (p_[1]) {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+          p_ += 2;
+          break;
+        case 'u': {
+          if (end_ - p_ < 6) return false;
+          const int cp = Hex4(p_ + 2);
+          // Surrogates (pairs must be checked like RapidJSON does) go to the DOM path.
+          if (cp < 0 || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+          p_ += 6;
+          break;
+        }
+        default:
+          return false;
+      }
+    }
+  }
+
+  bool SkipNumber() {
+    const char* begin = p_;
+    if (*p_ == '-') ++p_;
+    if (p_ == end_) return false;
+    if (*p_ == '0') {
+      ++p_;
+    } else if (*p_ >= '1' && *p_ <= '9') {
+      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    } else {
+      return false;
+    }
+    if (p_ < end_ && *p_ == '.') {
+      ++p_;
+      if (p_ == end_ || !IsDigit(*p_)) return false;
+      while (p_ < end_ && IsDigit(*p_)) ++p_;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) return false;
+    return static_cast<size_t>(p_ - begin) <= kMaxNumberChars;
+  }
+
+  bool SkipLiteral(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() ||
+        std::memcmp(p_, word.data(), word.size()) != 0)
+      return false;
+    p_ += word.size();
+    return true;
+  }
+
+  static bool HasDuplicates(const std::vector<Member>& m) {
+    for (size_t i = 1; i < m.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (m[i].key == m[j].key) return true;
+      }
+    }
+    return false;
+  }
+
+  // Parses the value at p_ (no leading whitespace). When `shape` is not kSkip and the value is
+  // an object or array, records its members in a new node (*child).
+  bool ParseValue(Shape shape, int depth, int* child) {
+    *child = -1;
+    if (p_ == end_) return false;
+    const char c = *p_;
+    switch (c) {
+      case '"': {
+        bool escaped = false;
+        return SkipString(&escaped);
+      }
+      case 't':
+        return SkipLiteral("true");
+      case 'f':
+        return SkipLiteral("false");
+      case 'n':
+        return SkipLiteral("null");
+      case '{':
+      case '[':
+        break;
+      default:
+        return SkipNumber();
+    }
+    if (depth >= kMaxDepth) return false;
+    const bool object = c == '{';
+    // A split array holds elements, a split object members; a shape meant for the other kind
+    // is not split (ChildShape only asks for the right kind).
+    int idx = -1;
+    if (shape != Shape::kSkip && IsArrayShape(shape) != object) idx = NewNode(shape);
+    *child = idx;
+    ++p_;
+    SkipWs();
+    const char close = object ? '}' : ']';
+    if (p_ < end_ && *p_ == close) {
+      ++p_;
+      return true;
+    }
+    while (true) {
+      std::string_view key;
+      if (object) {
+        if (p_ == end_ || *p_ != '"') return false;
+        const char* key_begin = p_ + 1;
+        bool escaped = false;
+        if (!SkipString(&escaped)) return false;
+        if (escaped && idx >= 0) return false;  // a member name we might look at
+        key = std::string_view(key_begin, static_cast<size_t>(p_ - 1 - key_begin));
+        SkipWs();
+        if (p_ == end_ || *p_ != ':') return false;
+        ++p_;
+        SkipWs();
+      }
+      if (p_ == end_) return false;
+      const char* value_begin = p_;
+      const Shape child_shape = idx >= 0 ? ChildShape(shape, key, *p_) : Shape::kSkip;
+      int grandchild = -1;
+      if (!ParseValue(child_shape, depth + 1, &grandchild)) return false;
+      if (idx >= 0) {
+        nodes_[static_cast<size_t>(idx)].members.push_back(
+            {key, std::string_view(value_begin, static_cast<size_t>(p_ - value_begin)),
+             grandchild});
+      }
+      SkipWs();
+      if (p_ == end_) return false;
+      if (*p_ == ',') {
+        ++p_;
+        SkipWs();
+        continue;
+      }
+      if (*p_ != close) return false;
+      ++p_;
+      break;
+    }
+    if (idx >= 0 && object && HasDuplicates(nodes_[static_cast<size_t>(idx)].members)) return false;
+    return true;
+  }
+
+  const char* p_ = nullptr;
+  const char* end_ = nullptr;
+  std::vector<Node> nodes_;
+  size_t used_ = 0;
+};
+
+Scanner& ThreadScanner() {
+  thread_local Scanner scanner;
+  return scanner;
+}
+
+const Member* FindMember(const Node& n, std::string_view key) {
+  for (const Member& m : n.members) {
+    if (m.key == key) return &m;
+  }
+  return nullptr;
+}
+
+// The decoded text of a JSON string token (validated by the scanner: no surrogate escapes).
+void Unescape(std::string_view token, std::string& out) {
+  out.clear();
+  for (size_t i = 1; i + 1 < token.size(); ++i) {
+    const char c = token[i];
+    if (c != '\\') {
+      out.push_back(c);
+      continue;
+    }
+    const char e = token[++i];
+    switch (e) {
+      case 'b':
+        out.push_back('\b');
+        break;
+      case 'f':
+        out.push_back('\f');
+        break;
+      case 'n':
+        out.push_back('\n');
+        break;
+      case 'r':
+        out.push_back('\r');
+        break;
+      case 't':
+        out.push_back('\t');
+        break;
+      case 'u': {
+        const unsigned cp = static_cast<unsigned>(Hex4(token.data() + i + 1));
+        i += 4;
+        if (cp < 0x80) {
+          out.push_back(static_cast<char>(cp));
+        } else if (cp < 0x800) {
+          out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+          out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        } else {
+          out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+          out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+          out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+        }
+        break;
+      }
+      default:  // '"', '\\', '/'
+        out.push_back(e);
+        break;
+    }
+  }
+}
+
+// Decoded strings that must stay put while they are looked at.
+class Strings {
+ public:
+  // The string value of member `m` (nullopt when it is absent or not a string).
+  std::optional<std::string_view> Get(const Member* m) {
+    if (!m || m->value.empty() || m->value.front() != '"') return std::nullopt;
+    std::string_view body = m->value.substr(1, m->value.size() - 2);
+    if (body.find('\\') == std::string_view::npos) return body;
+    Unescape(m->value, store_.emplace_back());
+    return std::string_view(store_.back());
+  }
+
+ private:
+  std::deque<std::string> store_;
+};
+
+void AppendJsonString(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(ch);
+    } else if (c < 0x20) {
+      out += "\\u00";
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    } else {
+      out.push_back(ch);
+    }
+  }
+  out.push_back('"');
+}
+
+// Writes members of one object, a comma before every one but the first.
+class ObjectWriter {
+ public:
+  explicit ObjectWriter(std::string& out) : out_(out) { out_.push_back('{'); }
+  // Starts member `key`; the caller appends its value.
+  void Key(std::string_view key) {
+    if (!first_) out_.push_back(',');
+    first_ = false;
+    out_.push_back('"');
+    out_.append(key);
+    out_.append("\":");
+  }
+  void Verbatim(const Member& m) {
+    Key(m.key);
+    out_.append(m.value);
+  }
+  void String(std::string_view key, std::string_view value) {
+    Key(key);
+    AppendJsonString(out_, value);
+  }
+  // Where the output stands / rolls back to (to drop a member whose value turned out empty).
+  struct Mark {
+    size_t size;
+    bool first;
+  };
+  Mark mark() const { return {out_.size(), first_}; }
+  void Rollback(Mark m) {
+    out_.resize(m.size);
+    first_ = m.first;
+  }
+  void Close() { out_.push_back('}'); }
+
+ private:
+  std::string& out_;
+  bool first_ = true;
+};
+
+// What the translation of one object needs, read from its split metadata.
+struct ObjectInfo {
+  const Node* item = nullptr;
+  const Member* metadata = nullptr;
+  AppRef owner;
+  std::optional<std::string> secret;  // the connection secret name the user wrote
+  std::string owner_references;       // serialized ownerReferences to restore ("" for none)
+};
+
+// Fills `info` for the split object `item`: kTranslated when it is this cluster's, kDropped when
+// not, kFallback when the DOM path must decide.
+Outcome Inspect(const Translator& t, const Scanner& s, int item, ObjectInfo& info) {
+  info.item = &s.node(item);
+  info.metadata = FindMember(*info.item, "metadata");
+  if (!info.metadata || info.metadata->child < 0) return Outcome::kDropped;
+  const Node& meta = s.node(info.metadata->child);
+  const Member* ns_member = FindMember(meta, "namespace");
+  if (!ns_member) return Outcome::kFallback;  // the DOM path would add it at the end
+  Strings strings;
+  auto map_lookup = [&](const char* name) -> naming::Lookup {
+    const Member* m = FindMember(meta, name);
+    const Node* map = m && m->child >= 0 ? &s.node(m->child) : nullptr;
+    return [map, &strings](std::string_view key) -> std::optional<std::string_view> {
+      if (!map) return std::nullopt;
+      return strings.Get(FindMember(*map, key));
+    };
+  };
+  const naming::Lookup labels = map_lookup("labels");
+  const naming::Lookup annotations = map_lookup("annotations");
+  auto owner = t.OwnerOf(strings.Get(ns_member).value_or(""),
+                         strings.Get(FindMember(meta, "name")).value_or(""), labels, annotations);
+  if (!owner) return Outcome::kDropped;
+  info.owner = std::move(*owner);
+  if (auto secret = annotations(kConnectionSecretAnnotation)) info.secret = std::string(*secret);
+  const std::string_view owners = annotations(kOwnerReferencesAnnotation).value_or("");
+  if (!owners.empty()) {
+    auto parsed = kube::json::Parse(owners);
+    if (parsed && parsed->IsArray()) info.owner_references = kube::json::Serialize(*parsed);
+  }
+  return Outcome::kTranslated;
+}
+
+// labels / annotations without our keys; false (nothing written) when none is left.
+bool WriteMap(const Scanner& s, ObjectWriter& w, std::string& out, const Member& m,
+              bool managed_fields) {
+  const auto mark = w.mark();
+  w.Key(m.key);
+  ObjectWriter map(out);
+  size_t kept = 0;
+  for (const Member& e : s.node(m.child).members) {
+    std::string_view key = e.key;
+    const bool reserved =
+        managed_fields ? key.size() > 2 && key.substr(0, 2) == "f:" && IsReservedKey(key.substr(2))
+                       : IsReservedKey(key);
+    if (reserved) continue;
+    map.Verbatim(e);
+    ++kept;
+  }
+  if (kept == 0) {
+    w.Rollback(mark);
+    return false;
+  }
+  map.Close();
+  return true;
+}
+
+// A split object whose members are copied except the split ones, which `write_child` writes.
+template <typename Fn>
+void WriteObject(const Scanner& s, const Node& n, std::string& out, Fn&& write_child) {
+  ObjectWriter w(out);
+  for (const Member& m : n.members) {
+    if (m.child >= 0) {
+      write_child(w, m);
+    } else {
+      w.Verbatim(m);
+    }
+  }
+  w.Close();
+  (void)s;
+}
+
+void WriteManagedFields(const Scanner& s, const Member& mf, std::string& out) {
+  out.push_back('[');
+  bool first = true;
+  for (const Member& entry : s.node(mf.child).members) {
+    if (!first) out.push_back(',');
+    first = false;
+    if (entry.child < 0) {
+      out.append(entry.value);
+      continue;
+    }
+    // entry -> fieldsV1 -> f:metadata -> f:labels / f:annotations
+    WriteObject(s, s.node(entry.child), out, [&](ObjectWriter& w, const Member& fv) {
+      w.Key(fv.key);
+      WriteObject(s, s.node(fv.child), out, [&](ObjectWriter& w2, const Member& fm) {
+        w2.Key(fm.key);
+        WriteObject(s, s.node(fm.child), out,
+                    [&](ObjectWriter& w3, const Member& map) { WriteMap(s, w3, out, map, true); });
+      });
+    });
+  }
+  out.push_back(']');
+}
+
+void WriteMetadata(const Translator& t, const Scanner& s, const ObjectInfo& info,
+                   std::string& out) {
+  ObjectWriter w(out);
+  for (const Member& m : s.node(info.metadata->child).members) {
+    if (m.key == "name") {
+      w.String(m.key, info.owner.name);
+    } else if (m.key == "namespace") {
+      w.String(m.key, info.owner.namespace_);
+    } else if (m.key == "selfLink") {
+      w.String(m.key, t.AppObjectPath(info.owner));
+    } else if (m.key == "ownerReferences") {
+      continue;
+    } else if (m.child >= 0 && (m.key == "labels" || m.key == "annotations")) {
+      WriteMap(s, w, out, m, false);
+    } else if (m.child >= 0) {  // managedFields
+      w.Key(m.key);
+      WriteManagedFields(s, m, out);
+    } else {
+      w.Verbatim(m);
+    }
+  }
+  if (!info.owner_references.empty()) {
+    w.Key("ownerReferences");
+    out.append(info.owner_references);
+  }
+  w.Close();
+}
+
+void WriteObjectTranslated(const Translator& t, const Scanner& s, const ObjectInfo& info,
+                           std::string& out) {
+  WriteObject(s, *info.item, out, [&](ObjectWriter& w, const Member& m) {
+    w.Key(m.key);
+    if (&m == info.metadata) {
+      WriteMetadata(t, s, info, out);
+      return;
+    }
+    // spec -> writeConnectionSecretToRef
+    WriteObject(s, s.node(m.child), out, [&](ObjectWriter& w2, const Member& ref) {
+      w2.Key(ref.key);
+      ObjectWriter r(out);
+      for (const Member& f : s.node(ref.child).members) {
+        if (f.key == "name" && info.secret) {
+          r.String(f.key, *info.secret);
+        } else if (f.key == "namespace") {
+          r.String(f.key, info.owner.namespace_);
+        } else {
+          r.Verbatim(f);
+        }
+      }
+      r.Close();
+    });
+  });
+}
+
+}  // namespace
+
+Outcome TranslateItem(const Translator& t, std::string_view text, std::string& out) {
+  Scanner& s = ThreadScanner();
+  if (!s.Parse(text, Shape::kItem)) return Outcome::kFallback;
+  ObjectInfo info;
+  const Outcome o = Inspect(t, s, 0, info);
+  if (o != Outcome::kTranslated) return o;
+  out.clear();
+  out.reserve(text.size());
+  WriteObjectTranslated(t, s, info, out);
+  return Outcome::kTranslated;
+}
+
+Outcome TranslateRow(const Translator& t, std::string_view text, const TableColumns& cols,
+                     bool keep_object, std::string& out) {
+  Scanner& s = ThreadScanner();
+  if (!s.Parse(text, Shape::kRow)) return Outcome::kFallback;
+  const Node& row = s.node(0);
+  const Member* object = FindMember(row, "object");
+  if (!object || object->child < 0) return Outcome::kDropped;  // no proof, no row
+  ObjectInfo info;
+  const Outcome o = Inspect(t, s, object->child, info);
+  if (o != Outcome::kTranslated) return o;
+  out.clear();
+  out.reserve(text.size());
+  ObjectWriter w(out);
+  for (const Member& m : row.members) {
+    if (&m == object) {
+      if (!keep_object) continue;
+      w.Key(m.key);
+      WriteObjectTranslated(t, s, info, out);
+    } else if (m.child >= 0) {  // cells
+      w.Key(m.key);
+      out.push_back('[');
+      const auto& cells = s.node(m.child).members;
+      for (size_t i = 0; i < cells.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        const int col = static_cast<int>(i);
+        const bool is_name = col == cols.name;
+        const bool is_string = is_name || cells[i].value.front() == '"';
+        const bool is_secret =
+            info.secret && is_string &&
+            std::find(cols.connection_secret.begin(), cols.connection_secret.end(), col) !=
+                cols.connection_secret.end();
+        if (is_secret) {
+          AppendJsonString(out, *info.secret);
+        } else if (is_name) {
+          AppendJsonString(out, info.owner.name);
+        } else {
+          out.append(cells[i].value);
+        }
+      }
+      out.push_back(']');
+    } else {
+      w.Verbatim(m);
+    }
+  }
+  w.Close();
+  return Outcome::kTranslated;
+}
+
+Outcome TranslateWatchEvent(const Translator& t, std::string_view text, std::string& out) {
+  Scanner& s = ThreadScanner();
+  if (!s.Parse(text, Shape::kEvent)) return Outcome::kFallback;
+  const Node& event = s.node(0);
+  const Member* object = FindMember(event, "object");
+  if (!object || object->child < 0) return Outcome::kFallback;  // an error: the DOM path's
+  Strings strings;
+  const std::string_view type = strings.Get(FindMember(event, "type")).value_or("");
+  if (type == "BOOKMARK") {
+    out.assign(text);
+    return Outcome::kTranslated;
+  }
+  if (type == "ERROR") return Outcome::kFallback;
+  if (strings.Get(FindMember(s.node(object->child), "kind")).value_or("") == "Table")
+    return Outcome::kFallback;
+  ObjectInfo info;
+  const Outcome o = Inspect(t, s, object->child, info);
+  if (o != Outcome::kTranslated) return o;
+  out.clear();
+  out.reserve(text.size());
+  ObjectWriter w(out);
+  for (const Member& m : event.members) {
+    if (&m == object) {
+      w.Key(m.key);
+      WriteObjectTranslated(t, s, info, out);
+    } else {
+      w.Verbatim(m);
+    }
+  }
+  w.Close();
+  return Outcome::kTranslated;
+}
+
+}  // namespace proxy::fast

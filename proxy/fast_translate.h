@@ -1,0 +1,38 @@
+// Response translation of list items, Table rows and watch events without a DOM (issue 9,
+// workload 2). One validating pass over the text records where the few members the translator
+// reads are (an object's metadata name, namespace, labels, annotations, selfLink,
+// ownerReferences, managedFields and spec.writeConnectionSecretToRef; a row's cells and object;
+// an event's type and object); the output copies every other byte span verbatim.
+//
+// Anything unusual (escapes or duplicates among the member names it looks at, numbers with an
+// exponent or more than 18 characters, deep nesting, malformed text, ERROR events, Table watch
+// events) gives kFallback: the caller then runs the DOM path (Translator::*Dom), which defines
+// the behaviour. The fast path's output is tested to be the same JSON as the DOM path's.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace proxy {
+
+class Translator;
+struct TableColumns;
+
+namespace fast {
+
+enum class Outcome {
+  kTranslated,  // `out` holds the translated text
+  kDropped,     // valid JSON, not this cluster's object: drop it
+  kFallback,    // use the DOM path
+};
+
+// Translator::TranslateItemText without a DOM. `out` is overwritten.
+Outcome TranslateItem(const Translator& t, std::string_view text, std::string& out);
+// Translator::TranslateRowText without a DOM.
+Outcome TranslateRow(const Translator& t, std::string_view text, const TableColumns& cols,
+                     bool keep_object, std::string& out);
+// Translator::TranslateWatchEvent without a DOM (object events and bookmarks).
+Outcome TranslateWatchEvent(const Translator& t, std::string_view text, std::string& out);
+
+}  // namespace fast
+}  // namespace proxy
