@@ -1,6 +1,7 @@
 #include "apiserver/server.h"
 
 #include <glog/logging.h>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -16,6 +17,7 @@
 #include <filesystem>
 #include <future>
 #include <iostream>
+#include <mutex>
 #include <thread>
 
 #include "apiserver/authn.h"
@@ -156,6 +158,37 @@ struct ConnectorServer::Impl {
   std::shared_ptr<std::atomic<bool>> stop = std::make_shared<std::atomic<bool>>(false);
   asio::cancellation_signal authn_watch_cancel;
   std::optional<std::future<void>> authn_watch_done;
+  // The CA bundle watch (certificate rotation -> APIService caBundle); cert.ca_bundle_pem is
+  // guarded by cert_mu once serving.
+  mutable std::mutex cert_mu;
+  asio::cancellation_signal ca_watch_cancel;
+  std::optional<std::future<void>> ca_watch_done;
+
+  // Every `interval`: reloads the serving credential when its files changed, and when the CA
+  // bundle file (--tls-ca-file, else --tls-cert-file, else the self-signed CA in --cert-dir)
+  // holds a new, complete PEM bundle, hands it to discovery, which rewrites the APIServices'
+  // caBundle (the leader does). A half-written file is skipped until the next check.
+  asio::awaitable<void> WatchCABundle(std::string path, std::chrono::milliseconds interval) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    while (!stop->load()) {
+      timer.expires_after(interval);
+      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec || stop->load()) break;
+      if (cert.credential) cert.credential->ReloadIfChanged();
+      auto pem = kube::tls::ReadFile(path);
+      if (!pem.ok()) continue;
+      auto der = kube::tls::PemToDer(*pem);
+      if (!der.ok() || der->empty()) continue;
+      {
+        std::lock_guard lock(cert_mu);
+        if (*pem == cert.ca_bundle_pem) continue;
+        cert.ca_bundle_pem = *pem;
+      }
+      LOG(INFO) << "serving CA bundle changed in " << path
+                << ": updating the APIServices' caBundle";
+      if (controller) controller->SetCABundle(*pem);
+    }
+  }
 
   std::shared_ptr<kube::RestClient> app, control_plane;
   std::unique_ptr<discovery::Controller> controller;
@@ -172,6 +205,11 @@ struct ConnectorServer::Impl {
   // Ends the background work on client_ctx cleanly (no frame left to destroy with the context).
   void StopBackground() {
     stop->store(true);
+    if (ca_watch_done) {
+      asio::post(client_ctx, [this] { ca_watch_cancel.emit(asio::cancellation_type::all); });
+      ca_watch_done->wait_for(std::chrono::seconds(3));
+      ca_watch_done.reset();
+    }
     if (authn_watch_done) {
       asio::post(client_ctx, [this] { authn_watch_cancel.emit(asio::cancellation_type::all); });
       if (authn_watch_done->wait_for(std::chrono::seconds(3)) != std::future_status::ready) {
@@ -220,7 +258,10 @@ ConnectorServer::~ConnectorServer() {
 }
 
 uint16_t ConnectorServer::port() const { return impl_->http ? impl_->http->port() : 0; }
-const std::string& ConnectorServer::ca_bundle_pem() const { return impl_->cert.ca_bundle_pem; }
+std::string ConnectorServer::ca_bundle_pem() const {
+  std::lock_guard lock(impl_->cert_mu);
+  return impl_->cert.ca_bundle_pem;
+}
 const std::string& ConnectorServer::cluster_id() const { return impl_->cluster_id; }
 Router& ConnectorServer::router() { return *impl_->router; }
 Metrics& ConnectorServer::metrics() { return *impl_->metrics; }
@@ -279,6 +320,14 @@ kube::Result<uint16_t> ConnectorServer::Start() {
     m.controller =
         std::make_unique<discovery::Controller>(cex, m.control_plane, m.app, co, m.publisher);
     m.controller->Start();
+  }
+  {
+    std::string ca_source = !o.tls_cert_file.empty()
+                                ? (o.tls_ca_file.empty() ? o.tls_cert_file : o.tls_ca_file)
+                                : (std::filesystem::path(o.cert_dir) / "ca.crt").string();
+    m.ca_watch_done =
+        asio::co_spawn(cex, m.WatchCABundle(std::move(ca_source), std::chrono::seconds(1)),
+                       asio::bind_cancellation_slot(m.ca_watch_cancel.slot(), asio::use_future));
   }
 
   // Authentication: flags first, then the ConfigMap (flags override it).

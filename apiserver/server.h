@@ -42,7 +42,8 @@ class ConnectorServer {
   void Shutdown();
 
   uint16_t port() const;
-  const std::string& ca_bundle_pem() const;
+  // What the APIServices carry as caBundle now (follows certificate rotation).
+  std::string ca_bundle_pem() const;
   const std::string& cluster_id() const;
   Router& router();
   Metrics& metrics();

@@ -324,6 +324,15 @@ Decision Authorizer::Authorize(const Attributes& a) const {
       return {true, "allowed by fakekube's built-in system:discovery"};
     }
   }
+  if (a.resource_request && a.user.name == kNamespaceControllerUser) {
+    bool read_delete = a.verb == "get" || a.verb == "list" || a.verb == "watch" ||
+                       a.verb == "delete" || a.verb == "deletecollection";
+    bool finalize = a.verb == "update" && a.group.empty() && a.resource == "namespaces" &&
+                    (a.subresource == "finalize" || a.subresource == "status");
+    if (read_delete || finalize) {
+      return {true, "allowed by fakekube's built-in system:controller:namespace-controller"};
+    }
+  }
   for (size_t i = 0; i < policy_->rules.size(); ++i) {
     if (RuleAllows(policy_->rules[i], a)) {
       return {true, "allowed by fakekube policy rule #" + std::to_string(i + 1)};

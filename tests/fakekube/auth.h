@@ -31,6 +31,10 @@ inline constexpr std::string_view kAnonymousUser = "system:anonymous";
 inline constexpr std::string_view kUnauthenticatedGroup = "system:unauthenticated";
 inline constexpr std::string_view kAuthenticatedGroup = "system:authenticated";
 inline constexpr std::string_view kMastersGroup = "system:masters";
+// The namespace controller's identity (kube-controller-manager with
+// --use-service-account-credentials); fakekube's namespace controller sends its requests as it.
+inline constexpr std::string_view kNamespaceControllerUser =
+    "system:serviceaccount:kube-system:namespace-controller";
 
 struct StaticToken {
   std::string token;
@@ -118,7 +122,9 @@ class Authorizer {
   explicit Authorizer(std::optional<Policy> policy);
   // system:masters is always allowed; /healthz, /livez, /readyz, /version (and below) for
   // everyone; discovery and OpenAPI GETs for authenticated users (kube's bootstrap roles
-  // system:public-info-viewer and system:discovery); then the policy's rules.
+  // system:public-info-viewer and system:discovery); the namespace controller's bootstrap role
+  // (system:controller:namespace-controller: get/list/watch/delete/deletecollection of
+  // everything, update of namespaces/finalize and namespaces/status); then the policy's rules.
   Decision Authorize(const Attributes& a) const;
   void SetPolicy(std::optional<Policy> policy);  // thread-safe
   bool allow_all() const;

@@ -1,13 +1,12 @@
 #include "tests/fakekube/patch.h"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
 #include <map>
 #include <set>
 #include <vector>
+
+#include "kube/yaml.h"
 
 namespace fakekube {
 
@@ -133,78 +132,6 @@ Result<json::Value> Remove(json::Document& doc, const std::vector<std::string>& 
     return out;
   }
   return PatchInvalid("doc is missing path: " + PathString(path) + ": missing value");
-}
-
-json::Value ToJson(const YAML::Node& n, json::Allocator& a);
-
-json::Value Scalar(const YAML::Node& n, json::Allocator& a) {
-  const std::string& s = n.Scalar();
-  if (n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str") return json::Str(s, a);
-  if (s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL") return json::Value();
-  static const std::set<std::string> kTrue = {"true", "True", "TRUE", "yes", "Yes", "YES",
-                                              "on",   "On",   "ON",   "y",   "Y"};
-  static const std::set<std::string> kFalse = {"false", "False", "FALSE", "no", "No", "NO",
-                                               "off",   "Off",   "OFF",   "n",  "N"};
-  if (kTrue.count(s)) return json::Value(true);
-  if (kFalse.count(s)) return json::Value(false);
-  // Integers (decimal, 0x hex, 0o/0 octal as YAML 1.1 allows).
-  {
-    const char* b = s.c_str();
-    char* end = nullptr;
-    errno = 0;
-    bool neg = s[0] == '-';
-    bool digits = std::all_of(s.begin() + ((s[0] == '-' || s[0] == '+') ? 1 : 0), s.end(),
-                              [](char c) { return c >= '0' && c <= '9'; });
-    if (digits && s.size() > ((s[0] == '-' || s[0] == '+') ? 1u : 0u)) {
-      if (neg) {
-        long long v = std::strtoll(b, &end, 10);
-        if (errno == 0) return json::Value(int64_t(v));
-      } else {
-        unsigned long long v = std::strtoull(b, &end, 10);
-        if (errno == 0) {
-          return v <= uint64_t(INT64_MAX) ? json::Value(int64_t(v)) : json::Value(uint64_t(v));
-        }
-      }
-    }
-    if (s.size() > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-      unsigned long long v = std::strtoull(b + 2, &end, 16);
-      if (errno == 0 && end && *end == '\0') return json::Value(int64_t(v));
-    }
-  }
-  // Floats.
-  {
-    bool looks = s.find_first_of(".eE") != std::string::npos &&
-                 s.find_first_not_of("0123456789+-.eE") == std::string::npos &&
-                 std::any_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
-    if (looks) {
-      char* end = nullptr;
-      double d = std::strtod(s.c_str(), &end);
-      if (end && *end == '\0') return json::Value(d);
-    }
-  }
-  return json::Str(s, a);
-}
-
-json::Value ToJson(const YAML::Node& n, json::Allocator& a) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      json::Value obj(rapidjson::kObjectType);
-      for (auto it = n.begin(); it != n.end(); ++it) {
-        std::string key = it->first.Scalar();
-        json::SetMember(obj, key, ToJson(it->second, a), a);
-      }
-      return obj;
-    }
-    case YAML::NodeType::Sequence: {
-      json::Value arr(rapidjson::kArrayType);
-      for (auto it = n.begin(); it != n.end(); ++it) arr.PushBack(ToJson(*it, a), a);
-      return arr;
-    }
-    case YAML::NodeType::Scalar:
-      return Scalar(n, a);
-    default:
-      return json::Value();
-  }
 }
 
 // ---- field sets (FieldsV1 trees: {"f:key": {...}}; {} is a leaf) ----
@@ -565,17 +492,8 @@ Result<json::Document> ApplyMergePatch(const json::Value& target, std::string_vi
 }
 
 Result<json::Document> YamlToJson(std::string_view yaml) {
-  // JSON is YAML; parse it with RapidJSON first (exact number handling).
-  if (auto doc = json::Parse(yaml)) return std::move(*doc);
-  try {
-    YAML::Node n = YAML::Load(std::string(yaml));
-    json::Document doc;
-    json::Value v = ToJson(n, doc.GetAllocator());
-    static_cast<json::Value&>(doc) = std::move(v);
-    return doc;
-  } catch (const YAML::Exception& e) {
-    return kube::NewBadRequest(std::string("error converting YAML to JSON: yaml: ") + e.what());
-  }
+  // kube's decoders: sigs.k8s.io/yaml over go-yaml v2 (JSON parsed exactly first).
+  return kube::yaml::ToJson(yaml);
 }
 
 void RecordUpdate(const json::Value* old_obj, json::Document& new_obj, const ManagerInfo& info) {

@@ -27,7 +27,8 @@ kube::Result<kube::json::Document> ApplyMergePatch(const kube::json::Value& targ
 void MergePatchInPlace(kube::json::Value& target, const kube::json::Value& patch,
                        kube::json::Allocator& a);
 
-// Converts a YAML (or JSON) document into JSON; nullopt with a message on parse failure.
+// Converts a YAML (or JSON) document into JSON like kube's decoders (kube::yaml::ToJson); a 400
+// Status on parse failure.
 kube::Result<kube::json::Document> YamlToJson(std::string_view yaml);
 
 // ---- managedFields ----

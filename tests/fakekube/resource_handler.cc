@@ -449,6 +449,45 @@ struct ResourceHandler::Impl {
   // ---- strategies ----
   // Applies the resource's update strategy for a main-resource or status write: keeps status
   // (main) or everything but status (status), and bumps generation on spec changes.
+  static bool IsNamespaces(const ServedResource& r) {
+    return r.builtin && r.api.group.empty() && r.api.resource == "namespaces";
+  }
+
+  // namespaceFinalizeStrategy: PUT /api/v1/namespaces/{name}/finalize changes spec.finalizers
+  // (and nothing else we model); status stays.
+  static json::Document FinalizeStrategy(const Object& current, const json::Document& desired) {
+    json::Document out = CopyObject(*current);
+    auto& a = out.GetAllocator();
+    json::Value& spec = json::EnsureObject(out, "spec", a);
+    json::RemoveMember(spec, "finalizers");
+    json::Value fins(rapidjson::kArrayType);
+    if (const json::Value* f = json::FindPath(desired, "spec.finalizers"); f && f->IsArray()) {
+      fins.CopyFrom(*f, a);
+    }
+    spec.AddMember("finalizers", std::move(fins), a);
+    json::Value& om = json::EnsureObject(out, "metadata", a);
+    if (const json::Value* dm = json::Find(desired, "metadata")) {
+      json::SetString(om, "resourceVersion", std::string(json::GetString(*dm, "resourceVersion")),
+                      a);
+    }
+    return out;
+  }
+
+  // NamespaceLifecycle admission: no new content in a namespace being terminated.
+  Result<bool> CheckNamespaceAcceptsContent(const ServedResource& r, const std::string& ns,
+                                            std::string_view name) const {
+    if (!r.api.namespaced) return true;
+    auto obj = store->Get({"", "namespaces"}, "", ns);
+    if (!obj.ok()) return std::move(obj).error();
+    const json::Value* st = json::Find(**obj, "status");
+    if (st && json::GetString(*st, "phase") == "Terminating") {
+      return kube::NewForbidden(
+          r.StorageKey(), name,
+          "unable to create new content in namespace " + ns + " because it is being terminated");
+    }
+    return true;
+  }
+
   static json::Document Strategy(const ServedResource& r, const Object& current,
                                  json::Document desired, bool status_write) {
     auto& a = desired.GetAllocator();
@@ -476,6 +515,16 @@ struct ResourceHandler::Impl {
         json::Value copy;
         copy.CopyFrom(*st, a);
         desired.AddMember("status", std::move(copy), a);
+      }
+    }
+    if (IsNamespaces(r)) {
+      // namespaceStrategy.PrepareForUpdate: spec.finalizers change through /finalize only.
+      json::Value& spec = json::EnsureObject(desired, "spec", a);
+      json::RemoveMember(spec, "finalizers");
+      if (const json::Value* f = json::FindPath(*current, "spec.finalizers")) {
+        json::Value copy;
+        copy.CopyFrom(*f, a);
+        spec.AddMember("finalizers", std::move(copy), a);
       }
     }
     if (r.has_generation) {
@@ -676,16 +725,9 @@ struct ResourceHandler::Impl {
     }
     auto valid = ValidateCreate(r, obj);
     if (!valid.ok()) co_return co_await SendStatus(w, valid.error());
-    if (r.api.namespaced) {
-      auto ns = store->Get({"", "namespaces"}, "", info.namespace_);
-      if (!ns.ok()) co_return co_await SendStatus(w, ns.error());
-      const json::Value* st = json::Find(**ns, "status");
-      if (st && json::GetString(*st, "phase") == "Terminating") {
-        co_return co_await SendStatus(
-            w, kube::NewForbidden(r.StorageKey(), json::GetString(m, "name"),
-                                  "unable to create new content in namespace " + info.namespace_ +
-                                      " because it is being terminated"));
-      }
+    if (auto accepts = CheckNamespaceAcceptsContent(r, info.namespace_, json::GetString(m, "name"));
+        !accepts.ok()) {
+      co_return co_await SendStatus(w, accepts.error());
     }
     PrepareForCreate(r, obj);
     ManagerInfo mi = Manager(req, r, false);
@@ -728,6 +770,7 @@ struct ResourceHandler::Impl {
         r.StorageKey(), r.api.namespaced ? info.namespace_ : "", info.name,
         [&](const Object& cur) -> Result<json::Document> {
           if (!cur) return kube::NewNotFound(r.StorageKey(), info.name);
+          if (info.subresource == "finalize") return FinalizeStrategy(cur, *shared);
           json::Document d = Strategy(r, cur, CopyObject(*shared), status_write);
           RecordUpdate(cur.get(), d, mi);
           return d;
@@ -827,6 +870,8 @@ struct ResourceHandler::Impl {
             ao.info = mi;
             ao.force = force;
             if (!cur) {
+              auto accepts = CheckNamespaceAcceptsContent(r, info.namespace_, info.name);
+              if (!accepts.ok()) return std::move(accepts).error();
               json::Document fresh = CopyObject(*applied);
               auto valid = ValidateCreate(r, fresh);
               if (!valid.ok()) return std::move(valid).error();
@@ -942,48 +987,57 @@ struct ResourceHandler::Impl {
     return spec;
   }
 
-  // Deletes one object; namespaces also take their content with them (namespace controller).
+  // Deletes one object. Namespaces follow kube's namespace registry (REST.Delete): the first
+  // DELETE marks the namespace (deletionTimestamp, status.phase Terminating) and answers it; the
+  // namespace controller removes the content and the `kubernetes` finalizer; a DELETE while
+  // spec.finalizers remain answers the namespace as it is; without them it is deleted.
   Result<DeleteResult> DeleteOne(const ServedResource& r, const std::string& ns,
                                  const std::string& name, const DeleteSpec& spec) {
-    if (r.builtin && r.api.group.empty() && r.api.resource == "namespaces") {
+    if (IsNamespaces(r)) {
       auto cur = store->Get(r.StorageKey(), "", name);
       if (!cur.ok()) return std::move(cur).error();
-      if (spec.dry_run) {
-        auto dr = store->Delete(r.StorageKey(), "", name, spec.store);
-        return dr;
+      const json::Value* m = json::Find(**cur, "metadata");
+      std::string uid(m ? json::GetString(*m, "uid") : std::string_view());
+      std::string rv(m ? json::GetString(*m, "resourceVersion") : std::string_view());
+      if (spec.store.precondition_uid && *spec.store.precondition_uid != uid) {
+        return kube::NewConflict(r.StorageKey(), name,
+                                 "Precondition failed: UID in precondition: " +
+                                     *spec.store.precondition_uid + ", UID in object meta: " + uid);
       }
-      // Terminating first (what clients watching the namespace see), then the content.
-      json::Document marked;
-      auto upd =
-          store->Update(r.StorageKey(), "", name, [&](const Object& c) -> Result<json::Document> {
-            if (!c) return kube::NewNotFound(r.StorageKey(), name);
-            json::Document d = CopyObject(*c);
-            auto& a = d.GetAllocator();
-            json::Value& st = json::EnsureObject(d, "status", a);
-            json::SetString(st, "phase", "Terminating", a);
-            return d;
-          });
-      if (!upd.ok()) return std::move(upd).error();
-      for (auto& gr : store->Resources()) {
-        if (gr.group.empty() && gr.resource == "namespaces") continue;
-        for (auto& o : store->Snapshot(gr)) {
-          const json::Value* m = json::Find(*o, "metadata");
-          if (!m || json::GetString(*m, "namespace") != name) continue;
-          (void)store->Delete(gr, name, json::GetString(*m, "name"));
-        }
+      if (spec.store.precondition_resource_version &&
+          *spec.store.precondition_resource_version != rv) {
+        return kube::NewConflict(r.StorageKey(), name,
+                                 "Precondition failed: ResourceVersion in precondition: " +
+                                     *spec.store.precondition_resource_version +
+                                     ", ResourceVersion in object meta: " + rv);
       }
-      auto last = store->Get(r.StorageKey(), "", name);
-      auto dr = store->Delete(r.StorageKey(), "", name, spec.store);
-      if (dr.ok() && last.ok()) {
-        // Answer with the namespace as it was while terminating.
-        json::Document d = CopyObject(**last);
-        auto& a = d.GetAllocator();
-        json::SetString(json::EnsureObject(d, "metadata", a), "deletionTimestamp",
-                        FormatTime(std::chrono::system_clock::now()), a);
-        dr->object = std::make_shared<const json::Document>(std::move(d));
-        dr->deleted = false;
+      if (m == nullptr || json::Find(*m, "deletionTimestamp") == nullptr) {
+        WriteOptions wo;
+        wo.dry_run = spec.dry_run;
+        wo.mark_deletion = true;
+        auto upd = store->Update(
+            r.StorageKey(), "", name,
+            [&](const Object& c) -> Result<json::Document> {
+              if (!c) return kube::NewNotFound(r.StorageKey(), name);
+              json::Document d = CopyObject(*c);
+              auto& a = d.GetAllocator();
+              json::Value& dm = json::EnsureObject(d, "metadata", a);
+              if (json::GetString(dm, "uid") != uid) {
+                return kube::NewConflict(
+                    r.StorageKey(), name,
+                    "Precondition failed: UID in precondition: " + uid +
+                        ", UID in object meta: " + std::string(json::GetString(dm, "uid")));
+              }
+              json::SetString(json::EnsureObject(d, "status", a), "phase", "Terminating", a);
+              return d;
+            },
+            false, wo);
+        if (!upd.ok()) return std::move(upd).error();
+        return DeleteResult{upd->object, false};
       }
-      return dr;
+      const json::Value* sf = json::FindPath(**cur, "spec.finalizers");
+      if (sf && sf->IsArray() && !sf->Empty()) return DeleteResult{*cur, false};
+      return store->Delete(r.StorageKey(), "", name, spec.store);
     }
     return store->Delete(r.StorageKey(), ns, name, spec.store);
   }
@@ -1294,8 +1348,9 @@ asio::awaitable<void> ResourceHandler::ServeResource(Request& req, ResponseWrite
     co_return co_await Impl::SendStatus(w, not_found);
   }
   if (!info.subresource.empty()) {
-    bool ok = info.subresource == "status" && r->api.has_status &&
-              (verb == "get" || verb == "update" || verb == "patch");
+    bool ok = (info.subresource == "status" && r->api.has_status &&
+               (verb == "get" || verb == "update" || verb == "patch")) ||
+              (info.subresource == "finalize" && Impl::IsNamespaces(*r) && verb == "update");
     if (!ok) co_return co_await Impl::SendStatus(w, not_found);
   }
   if (!collection && info.name.empty()) co_return co_await Impl::SendStatus(w, not_found);

@@ -117,6 +117,8 @@ struct FakeKube::Impl : std::enable_shared_from_this<Impl> {
   std::thread bg_thread;
   std::unique_ptr<Aggregator> aggregator;
   int autoregister_listener = -1;
+  std::unique_ptr<NamespaceController> ns_controller;
+  std::string ns_controller_cert_der;  // its client certificate (system:serviceaccount:...)
 
   mutable std::mutex mu;  // guards below
   std::deque<RecordedRequest> requests;
@@ -711,6 +713,119 @@ struct FakeKube::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  // ---- the namespace controller's requests ----
+  static asio::awaitable<void> HandleQuietly(std::shared_ptr<Impl> self,
+                                             std::shared_ptr<http::Request> req,
+                                             std::shared_ptr<BufferWriter> w) {
+    try {
+      co_await self->Handle(*req, *w);
+    } catch (const std::exception& e) {
+      w->status_ = 0;
+      w->body_ = e.what();
+    }
+  }
+
+  // One request through the whole chain with the namespace controller's client certificate.
+  asio::awaitable<NamespaceController::Response> SendAsNamespaceController(std::string method,
+                                                                           std::string target,
+                                                                           std::string body,
+                                                                           std::string accept) {
+    auto req = std::make_shared<http::Request>();
+    req->method = std::move(method);
+    req->target = std::move(target);
+    http::ParseTarget(*req);
+    req->headers.Add("Accept", accept);
+    if (!body.empty()) req->headers.Add("Content-Type", "application/json");
+    req->headers.Add("User-Agent", "kube-controller-manager/" + opts.version +
+                                       " (linux/amd64) kubernetes/fakekube/" +
+                                       std::string(kNamespaceControllerUser));
+    req->body = std::move(body);
+    req->peer_certificates_der = {ns_controller_cert_der};
+    req->remote_address = "in-process";
+    req->received_at = std::chrono::steady_clock::now();
+    auto ex = co_await asio::this_coro::executor;
+    auto writer = std::make_shared<BufferWriter>(ex);
+    asio::steady_timer timeout(ex);
+    timeout.expires_after(opts.namespace_controller_options.request_timeout);
+    auto r = co_await (HandleQuietly(shared_from_this(), req, writer) ||
+                       timeout.async_wait(asio::as_tuple(asio::use_awaitable)));
+    NamespaceController::Response out;
+    if (r.index() == 1) {
+      out.body = "request timed out";
+      co_return out;
+    }
+    out.status = writer->status_;
+    out.content_type = std::string(writer->headers_.Get("Content-Type").value_or(""));
+    out.body = std::move(writer->body_);
+    co_return out;
+  }
+
+  // What ServerPreferredNamespacedResources would visit: each group's preferred version, local
+  // (from the registry) or aggregated (an APIService with a service: fetched by the controller).
+  std::vector<NamespacedDiscoveryTarget> NamespaceDiscoveryTargets() const {
+    std::map<std::string, std::map<std::string, NamespacedDiscoveryTarget>> groups;
+    for (const auto& r : registry->All()) {
+      if (r->virtual_create_only) continue;
+      if (aggregator && aggregator->Routes(r->api.group, r->api.version)) continue;
+      auto& t = groups[r->api.group][r->api.version];
+      t.group = r->api.group;
+      t.version = r->api.version;
+      t.resources.push_back(r->api);
+    }
+    if (aggregator) {
+      for (const auto& obj : store->Snapshot({"apiregistration.k8s.io", "apiservices"})) {
+        const json::Value* svc = json::FindPath(*obj, "spec.service");
+        if (svc == nullptr || !svc->IsObject()) continue;
+        const json::Value& spec = *json::Find(*obj, "spec");
+        NamespacedDiscoveryTarget t;
+        t.group = std::string(json::GetString(spec, "group"));
+        t.version = std::string(json::GetString(spec, "version"));
+        t.remote = true;
+        groups[t.group][t.version] = std::move(t);
+      }
+    }
+    std::vector<NamespacedDiscoveryTarget> out;
+    for (auto& [group, versions] : groups) {
+      auto best = versions.begin();
+      for (auto it = versions.begin(); it != versions.end(); ++it) {
+        if (KubeVersionLess(it->first, best->first)) best = it;
+      }
+      out.push_back(std::move(best->second));
+    }
+    return out;
+  }
+
+  kube::Outcome StartNamespaceController() {
+    kube::tls::CertificateSpec spec;
+    spec.common_name = std::string(kNamespaceControllerUser);
+    spec.organizations = {"system:serviceaccounts", "system:serviceaccounts:kube-system"};
+    spec.server_auth = false;
+    spec.client_auth = true;
+    auto pair = kube::tls::GenerateSigned(client_ca, spec);
+    if (!pair.ok()) return pair.error();
+    auto der = kube::tls::PemToDer(pair->cert_pem);
+    if (!der.ok() || der->empty()) return kube::NewInternalError("namespace controller cert");
+    ns_controller_cert_der = der->front();
+    std::weak_ptr<Impl> weak = weak_from_this();
+    auto send = [weak](std::string method, std::string target, std::string body,
+                       std::string accept) -> asio::awaitable<NamespaceController::Response> {
+      auto self = weak.lock();
+      if (!self) co_return NamespaceController::Response{0, "", "fakekube is stopping"};
+      auto r = co_await self->SendAsNamespaceController(std::move(method), std::move(target),
+                                                        std::move(body), std::move(accept));
+      co_return r;
+    };
+    auto targets = [weak]() -> std::vector<NamespacedDiscoveryTarget> {
+      auto self = weak.lock();
+      if (!self) return {};
+      return self->NamespaceDiscoveryTargets();
+    };
+    ns_controller = std::make_unique<NamespaceController>(*store, bg.get_executor(), send, targets,
+                                                          opts.namespace_controller_options);
+    ns_controller->Start();
+    return kube::Ok{};
+  }
+
   kube::Outcome EnsureCertificates();
   kube::Outcome Bootstrap();
   kube::Outcome Listen();
@@ -1001,6 +1116,9 @@ kube::Outcome FakeKube::Start() {
     });
     s.aggregator->Start();
   }
+  if (s.opts.namespace_controller) {
+    if (auto r = s.StartNamespaceController(); !r.ok()) return r;
+  }
   return s.Listen();
 }
 
@@ -1017,10 +1135,12 @@ void FakeKube::Stop() {
     s.registry->RemoveChangeListener(s.autoregister_listener);
     s.autoregister_listener = -1;
   }
+  if (s.ns_controller) s.ns_controller->Stop();
   if (s.aggregator) s.aggregator->Stop();
   s.bg_work.reset();
   s.bg.stop();
   if (s.bg_thread.joinable()) s.bg_thread.join();
+  s.ns_controller.reset();
   s.aggregator.reset();
   if (s.store) s.store->Flush();
 }
@@ -1201,6 +1321,8 @@ void FakeKube::DropStreams() {
 int FakeKube::open_watches() const {
   return impl_->resources ? impl_->resources->open_watches() : 0;
 }
+
+NamespaceController* FakeKube::namespace_controller() { return impl_->ns_controller.get(); }
 
 void FakeKube::CheckAPIServicesNow() {
   if (impl_->aggregator) impl_->aggregator->CheckNow();

@@ -31,6 +31,7 @@
 #include "kube/result.h"
 #include "kube/tls.h"
 #include "tests/fakekube/auth.h"
+#include "tests/fakekube/namespace_controller.h"
 #include "tests/fakekube/resource_handler.h"
 #include "tests/fakekube/store.h"
 
@@ -56,6 +57,11 @@ struct FakeKubeOptions {
   std::string fixtures_dir;  // every *.yaml applied in name order at start
   // Where CA/cert files are written ("" = not written; everything stays in memory).
   std::string cert_dir;
+
+  // The namespace controller (kube-controller-manager's): a namespace's DELETE marks it
+  // Terminating; the controller deletes its content (aggregated APIs included) and then it.
+  bool namespace_controller = true;
+  NamespaceController::Options namespace_controller_options;
 
   Store::Options store;  // data_file above overrides store.data_file when set
   ResourceHandler::Options handler;
@@ -166,6 +172,8 @@ class FakeKube {
   // Ends every open watch/stream abruptly now (connections closed without the last chunk).
   void DropStreams();
   int open_watches() const;
+  // The namespace controller (null when disabled or not started).
+  NamespaceController* namespace_controller();
 
   // Aggregator (when enabled): forces an availability check of every APIService now and waits
   // for it.

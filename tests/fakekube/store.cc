@@ -698,6 +698,9 @@ Result<Store::UpdateResult> Store::Update(const GroupResource& gr, std::string_v
       }
     }
     json::RemoveMember(meta, "selfLink");
+    if (opts.mark_deletion && json::Find(meta, "deletionTimestamp") == nullptr) {
+      json::SetString(meta, "deletionTimestamp", FormatTime(impl_->Now()), a);
+    }
     bool terminating = json::Find(cur_meta, "deletionTimestamp") != nullptr;
     if (terminating) {
       // ValidateObjectMetaUpdate: no new finalizers once deletion started.
@@ -726,6 +729,11 @@ Result<Store::UpdateResult> Store::Update(const GroupResource& gr, std::string_v
     json::SetString(meta, "resourceVersion", cur_rv, a);
     if (obj == *current) return UpdateResult{current, false, false};
     bool remove = terminating && !HasFinalizers(obj);
+    if (remove && gr.group.empty() && gr.resource == "namespaces") {
+      // ShouldDeleteNamespaceDuringUpdate: the namespace controller's finalizer must be gone too.
+      const json::Value* sf = json::FindPath(obj, "spec.finalizers");
+      remove = sf == nullptr || !sf->IsArray() || sf->Empty();
+    }
     if (opts.dry_run) return UpdateResult{Freeze(std::move(obj)), false, remove};
     Object stored;
     {

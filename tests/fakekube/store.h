@@ -48,6 +48,9 @@ struct Event {
 // caller's: the store only stamps metadata and enforces storage-level semantics.
 struct WriteOptions {
   bool dry_run = false;  // run every check, return the would-be result, persist and notify nothing
+  // Update only: stamps metadata.deletionTimestamp (now) on an object that has none: a namespace's
+  // first DELETE (kube's namespace REST Delete marks it through GuaranteedUpdate).
+  bool mark_deletion = false;
 };
 
 struct DeleteOptions {
@@ -150,7 +153,9 @@ class Store {
   //  - when the returned object's metadata.resourceVersion is set and differs from the current
   //    one: 409 Conflict with kube's "the object has been modified" message;
   //  - absent current and `allow_create`: creates (as Create, RV check skipped), else 404;
-  //  - an object with deletionTimestamp and no finalizers left is deleted (DELETED event);
+  //  - an object with deletionTimestamp and no finalizers left is deleted (DELETED event;
+  //    kube's ShouldDeleteDuringUpdate); a namespace also needs an empty spec.finalizers
+  //    (ShouldDeleteNamespaceDuringUpdate), so the namespace controller's finalize removes it;
   //  - an update that changes nothing returns the current object without a new RV or event.
   using UpdateFn = std::function<kube::Result<kube::json::Document>(const Object& current)>;
   struct UpdateResult {

@@ -538,20 +538,74 @@ TEST_F(HandlerTest, ServerSideApply) {
   EXPECT_EQ(Do("GET", std::string(kClaims) + "/new").code, 404);
 }
 
-TEST_F(HandlerTest, NamespaceDeletionRemovesContent) {
+// kube's namespace registry: DELETE marks (the namespace controller, not the handler, removes
+// the content, then the `kubernetes` finalizer through /finalize, which deletes it).
+TEST_F(HandlerTest, NamespaceDeletionMarksTerminatingAndFinalizeDeletes) {
   ASSERT_EQ(Do("POST", "/api/v1/namespaces",
                R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"tmp"}})")
                 .code,
             201);
   auto ns = Do("GET", "/api/v1/namespaces/tmp");
   EXPECT_EQ(ns.Str("status.phase"), "Active");
+  EXPECT_EQ(ns.Str("spec.finalizers"), R"(["kubernetes"])");
   EXPECT_EQ(ns.Str("metadata.labels"), R"({"kubernetes.io/metadata.name":"tmp"})");
   Do("POST", "/api/v1/namespaces/tmp/secrets",
      R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"},"type":"Opaque"})");
+  auto dry = Do("DELETE", "/api/v1/namespaces/tmp?dryRun=All");
+  EXPECT_EQ(dry.code, 200) << dry.body;
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/tmp").Str("status.phase"), "Active");
+
+  auto wrong_uid = Do("DELETE", "/api/v1/namespaces/tmp",
+                      R"({"kind":"DeleteOptions","apiVersion":"v1","preconditions":{"uid":"x"}})");
+  EXPECT_EQ(wrong_uid.code, 409) << wrong_uid.body;
+  EXPECT_EQ(wrong_uid.Str("message"),
+            "Operation cannot be fulfilled on namespaces \"tmp\": Precondition failed: UID in "
+            "precondition: x, UID in object meta: " +
+                ns.Str("metadata.uid"));
+
   auto d = Do("DELETE", "/api/v1/namespaces/tmp");
-  EXPECT_EQ(d.code, 200);
+  EXPECT_EQ(d.code, 200) << d.body;
+  EXPECT_EQ(d.Str("kind"), "Namespace");
   EXPECT_EQ(d.Str("status.phase"), "Terminating");
-  EXPECT_EQ(Do("GET", "/api/v1/namespaces/tmp/secrets/s").code, 404);
+  EXPECT_NE(d.Str("metadata.deletionTimestamp"), "<missing>");
+  EXPECT_EQ(d.Str("spec.finalizers"), R"(["kubernetes"])");
+  // The content stays until the controller removes it; nothing new may be created.
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/tmp/secrets/s").code, 200);
+  auto refused = Do("POST", "/api/v1/namespaces/tmp/configmaps",
+                    R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"late"}})");
+  EXPECT_EQ(refused.code, 403);
+  EXPECT_EQ(refused.Str("reason"), "Forbidden");
+  EXPECT_EQ(refused.Str("message"),
+            "configmaps \"late\" is forbidden: unable to create new content in namespace tmp "
+            "because it is being terminated");
+  auto applied = Do("PATCH", "/api/v1/namespaces/tmp/configmaps/late?fieldManager=m",
+                    R"({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"late"}})",
+                    {{"Content-Type", "application/apply-patch+yaml"}});
+  EXPECT_EQ(applied.code, 403) << applied.body;
+
+  // A second DELETE answers the namespace as it is (kube >= 1.x: no Conflict).
+  auto again = Do("DELETE", "/api/v1/namespaces/tmp");
+  EXPECT_EQ(again.code, 200) << again.body;
+  EXPECT_EQ(again.Str("metadata.deletionTimestamp"), d.Str("metadata.deletionTimestamp"));
+  // Ordinary updates cannot touch spec.finalizers, and do not delete the namespace.
+  auto cur = Do("GET", "/api/v1/namespaces/tmp");
+  std::string body = cur.body;
+  auto pos = body.find(R"("finalizers":["kubernetes"])");
+  ASSERT_NE(pos, std::string::npos) << body;
+  body.replace(pos, std::string(R"("finalizers":["kubernetes"])").size(), R"("finalizers":[])");
+  auto put = Do("PUT", "/api/v1/namespaces/tmp", body);
+  EXPECT_EQ(put.code, 200) << put.body;
+  EXPECT_EQ(put.Str("spec.finalizers"), R"(["kubernetes"])");
+  // GET on /finalize is not served (update only).
+  EXPECT_EQ(Do("GET", "/api/v1/namespaces/tmp/finalize").code, 404);
+  // /finalize removes the finalizer; with none left the terminating namespace is deleted.
+  body = Do("GET", "/api/v1/namespaces/tmp").body;
+  pos = body.find(R"("finalizers":["kubernetes"])");
+  ASSERT_NE(pos, std::string::npos) << body;
+  body.replace(pos, std::string(R"("finalizers":["kubernetes"])").size(), R"("finalizers":[])");
+  auto fin = Do("PUT", "/api/v1/namespaces/tmp/finalize", body);
+  EXPECT_EQ(fin.code, 200) << fin.body;
+  EXPECT_EQ(fin.Str("spec.finalizers"), "[]");
   EXPECT_EQ(Do("GET", "/api/v1/namespaces/tmp").code, 404);
 }
 
