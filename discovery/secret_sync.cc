@@ -101,6 +101,9 @@ struct SecretSyncer::State : std::enable_shared_from_this<SecretSyncer::State> {
       Target t;
       t.ns = std::string(Meta(c, "labels", kAppNamespaceLabel));
       t.name = std::string(Meta(c, "annotations", kConnectionSecretNameAnnotation));
+      // Claims written by `up controlplane migration import` carry no annotations and keep the
+      // secret name the user wrote: Crossplane writes the secret under that very name.
+      if (t.name.empty()) t.name = name;
       std::string app_name(Meta(c, "annotations", kAppNameLabel));
       if (app_name.empty()) app_name = std::string(Meta(c, "labels", kAppNameLabel));
       t.claim = std::string(kind) + "." + std::string(group) + "/" + app_name;
@@ -222,8 +225,11 @@ struct SecretSyncer::State : std::enable_shared_from_this<SecretSyncer::State> {
       } else if (!cur.ok()) {
         ok = false;
       } else if (!Managed(*cur, options.cluster_id) ||
-                 Meta(*cur, "annotations", kSourceSecretAnnotation) !=
-                     options.claim_namespace + "/" + source_name) {
+                 (Meta(*cur, "annotations", kSourceSecretAnnotation) !=
+                      options.claim_namespace + "/" + source_name &&
+                  Meta(*cur, "annotations", kClaimAnnotation) != target->claim)) {
+        // (Our copy for the same claim whose source moved, e.g. an imported claim's secret name
+        // translated by its first write, is taken over below: the claim names its new source.)
         std::string key =
             target->ns + "/" + target->name + "@" +
             std::string(json::GetString(*json::Find(*source, "metadata"), "resourceVersion"));

@@ -31,6 +31,8 @@ inline constexpr std::string_view kSourceSecretAnnotation =
     "mcp-connector.upbound.io/source-secret";
 inline constexpr std::string_view kClaimAnnotation = "mcp-connector.upbound.io/claim";
 // Written by the proxy on the control-plane claim (proxy/translator.h): the name the user wrote.
+// Claims imported by `up controlplane migration import` have no annotations and keep the user's
+// name in spec.writeConnectionSecretToRef: that name is then the copy's name too.
 inline constexpr std::string_view kConnectionSecretNameAnnotation =
     "mcp-connector.upbound.io/connection-secret-name";
 
