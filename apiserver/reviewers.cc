@@ -6,6 +6,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sodium.h>
+
 #include <algorithm>
 
 #include "kube/rest_client.h"
@@ -18,6 +20,10 @@ namespace json = kube::json;
 constexpr std::string_view kConfigMapPath =
     "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication";
 
+void Wipe(std::string& s) {
+  if (!s.empty()) sodium_memzero(s.data(), s.size());
+}
+
 asio::awaitable<kube::Result<std::string>> PostReview(kube::RestClient& client, std::string path,
                                                       std::string body,
                                                       std::chrono::milliseconds timeout) {
@@ -29,7 +35,6 @@ asio::awaitable<kube::Result<std::string>> PostReview(kube::RestClient& client, 
   req.body = std::move(body);
   req.timeout = timeout;
   auto r = co_await client.Do(std::move(req));
-  // Wipe the request body (it may hold a token) — it was moved into the client; nothing here.
   if (!r.ok()) co_return r.error();
   if (r->status < 200 || r->status > 299) {
     kube::Status s = kube::RestClient::ErrorFromResponse(r->status, r->body);
@@ -44,12 +49,20 @@ class RestTokenReviewer : public TokenReviewer {
   RestTokenReviewer(std::shared_ptr<kube::RestClient> c, std::chrono::milliseconds t)
       : client_(std::move(c)), timeout_(t) {}
   asio::awaitable<kube::Result<std::optional<UserInfo>>> Review(std::string token) override {
-    std::string body = BuildTokenReview(token);
-    std::fill(token.begin(), token.end(), '\0');
+    std::string body = BuildTokenReviewBody(token);
     auto r = co_await PostReview(*client_, "/apis/authentication.k8s.io/v1/tokenreviews",
                                  std::move(body), timeout_);
-    if (!r.ok()) co_return r.error();
-    co_return ParseTokenReviewResponse(*r);
+    if (!r.ok()) {
+      Wipe(token);
+      co_return r.error();
+    }
+    // kube-apiserver echoes spec.token in its answer: blank it before the JSON parser copies
+    // it, and wipe the answer afterwards.
+    RedactToken(*r, token);
+    Wipe(token);
+    auto parsed = ParseTokenReviewResponse(*r);
+    Wipe(*r);
+    co_return parsed;
   }
 
  private:
@@ -80,6 +93,45 @@ asio::awaitable<void> Sleep(std::chrono::milliseconds d) {
 }
 
 }  // namespace
+
+std::string BuildTokenReviewBody(std::string_view token) {
+  static constexpr std::string_view kHead =
+      R"({"apiVersion":"authentication.k8s.io/v1","kind":"TokenReview","spec":{"token":")";
+  static constexpr std::string_view kTail = R"("}})";
+  std::string out;
+  // Sized up front (worst case: every byte \u00XX) so the buffer never reallocates and leaves
+  // an unwiped copy behind.
+  out.reserve(kHead.size() + token.size() * 6 + kTail.size());
+  out.append(kHead);
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (char ch : token) {
+    auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(ch);
+    } else if (c < 0x20 || c == 0x7f) {
+      out.append("\\u00");
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    } else {
+      out.push_back(ch);  // UTF-8 bytes pass through (JSON allows them unescaped)
+    }
+  }
+  out.append(kTail);
+  return out;
+}
+
+size_t RedactToken(std::string& body, std::string_view token) {
+  if (token.empty()) return 0;
+  size_t n = 0;
+  for (size_t at = body.find(token); at != std::string::npos; at = body.find(token, at)) {
+    // Inside a JSON string any printable ASCII is valid: the document stays parseable.
+    std::fill_n(body.begin() + static_cast<std::ptrdiff_t>(at), token.size(), '*');
+    at += token.size();
+    ++n;
+  }
+  return n;
+}
 
 std::shared_ptr<TokenReviewer> NewTokenReviewer(std::shared_ptr<kube::RestClient> app,
                                                 std::chrono::milliseconds timeout) {

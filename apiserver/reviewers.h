@@ -8,6 +8,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "apiserver/authn.h"
 #include "apiserver/authz.h"
@@ -17,6 +18,16 @@ class RestClient;
 }
 
 namespace apiserver {
+
+// Bearer tokens on their way to the app cluster: the TokenReview body is built by hand into one
+// buffer sized up front (no JSON DOM or growth leaves a copy behind); the token echoed in the
+// answer (kube-apiserver returns spec.token) is overwritten with '*' before the answer is parsed,
+// and the answer is wiped after. The caller's copy (`Review(std::string token)`) is wiped too.
+// Residue, documented in docs/security.md: the request body handed to RestClient::Do and the
+// bytes in the client's connection buffers.
+std::string BuildTokenReviewBody(std::string_view token);
+// Overwrites every occurrence of `token` in `body` with '*'; returns how many.
+size_t RedactToken(std::string& body, std::string_view token);
 
 std::shared_ptr<TokenReviewer> NewTokenReviewer(std::shared_ptr<kube::RestClient> app,
                                                 std::chrono::milliseconds timeout);

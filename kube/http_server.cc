@@ -3,7 +3,9 @@
 // "is the client still there" read while a response streams.
 #include "kube/http_server.h"
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -20,6 +22,7 @@
 #include <boost/beast/ssl.hpp>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <sodium.h>
 #include <sys/resource.h>
 
 #include <array>
@@ -54,6 +57,9 @@ constexpr const char* kLastChunk = "0\r\n\r\n";
 constexpr const char* kCrLf = "\r\n";
 constexpr const char* kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr size_t kReadChunk = 16 * 1024;
+// While a response streams the client sends (almost) nothing: the "still there?" read needs
+// only a small buffer (thousands of open watches).
+constexpr size_t kMonitorChunk = 512;
 constexpr auto kNever = std::chrono::hours(24 * 365);
 
 // A one-shot-or-repeated wake-up for coroutines on the same strand: Wait() suspends until
@@ -91,6 +97,15 @@ void AppendUint(std::string& out, uint64_t v) {
   out.append(buf, p);
 }
 
+bool IsCredentialHeader(std::string_view name) {
+  return EqualsIgnoreCase(name, "Authorization") || EqualsIgnoreCase(name, "Proxy-Authorization");
+}
+
+void WipeBytes(const char* p, size_t n) {
+  // The storage is ours (a std::string or Beast's field buffer), only typed const by the API.
+  if (n > 0) sodium_memzero(const_cast<char*>(p), n);
+}
+
 std::string EndpointString(const tcp::endpoint& ep) {
   auto addr = ep.address();
   std::string s = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
@@ -107,7 +122,9 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
  public:
   virtual ~SessionBase() = default;
   virtual void BeginShutdown() = 0;  // called on the session's strand
-  virtual void HardClose() = 0;      // called on the session's strand
+  // Closes the socket and cancels (terminal) whatever the session's coroutine awaits, handler
+  // included: a proxy request awaiting the control plane unwinds at once.
+  virtual void HardClose() = 0;  // called on the session's strand
   virtual StrandExecutor strand() = 0;
 };
 
@@ -178,6 +195,16 @@ class Session final : public SessionBase, public ResponseWriter {
 
   StrandExecutor strand() override { return stream_.get_executor(); }
 
+  // Starts Run() on the session's strand with a cancellation slot HardClose() can signal. The
+  // signal is owned by the completion handler too, so it outlives the coroutine.
+  static void Spawn(std::shared_ptr<Session> s) {
+    auto signal = std::make_shared<asio::cancellation_signal>();
+    s->cancel_ = signal;
+    auto slot = signal->slot();
+    asio::co_spawn(s->strand(), s->Run(s),
+                   asio::bind_cancellation_slot(slot, [signal](std::exception_ptr) {}));
+  }
+
   asio::awaitable<void> Run(std::shared_ptr<SessionBase> self) {
     struct Guard {
       Server::Impl* s;
@@ -187,8 +214,15 @@ class Session final : public SessionBase, public ResponseWriter {
     try {
       co_await Serve();
     } catch (const std::exception& e) {
-      LOG(ERROR) << "[C" << id_ << "] connection failed: " << e.what();
+      if (hard_closed_) {
+        VLOG(2) << "[C" << id_ << "] cut at the end of the shutdown grace period";
+      } else {
+        LOG(ERROR) << "[C" << id_ << "] connection failed: " << e.what();
+      }
+    } catch (...) {
+      LOG(ERROR) << "[C" << id_ << "] connection failed";
     }
+    run_done_ = true;  // from now on the cancellation slot must not be signalled
     Close();
   }
 
@@ -203,6 +237,10 @@ class Session final : public SessionBase, public ResponseWriter {
     hard_closed_ = true;
     closed_.Notify();
     Close();
+    // Cut the handler too: every operation it awaits (upstream reads, timers, channels) completes
+    // with operation_aborted, and every later co_await in the coroutine throws, so it unwinds to
+    // Run() (the counters are released by guards on the way).
+    if (!run_done_ && cancel_) cancel_->emit(asio::cancellation_type::terminal);
   }
 
   // --- ResponseWriter -------------------------------------------------------------------------
@@ -377,7 +415,10 @@ class Session final : public SessionBase, public ResponseWriter {
   // While a response streams, a read on the socket tells us when the client goes away.
   void StartMonitor() {
     if (monitor_active_ || peer_closed_) return;
-    if (buffer_.size() + kReadChunk > buffer_.max_size()) return;
+    if (buffer_.size() + kMonitorChunk > buffer_.max_size()) return;
+    // Give back the request head's buffer for the stream's lifetime (it is reallocated for the
+    // next request on this connection).
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
     monitor_active_ = true;
     monitor_cancelled_ = false;
     Lowest().expires_after(kNever);  // only applies to the read: no write is pending here
@@ -386,14 +427,14 @@ class Session final : public SessionBase, public ResponseWriter {
 
   void ArmMonitorRead() {
     auto self = std::static_pointer_cast<Session>(shared_from_this());
-    stream_.async_read_some(buffer_.prepare(kReadChunk),
+    stream_.async_read_some(buffer_.prepare(kMonitorChunk),
                             [self](beast::error_code ec, size_t n) { self->OnMonitorRead(ec, n); });
   }
 
   void OnMonitorRead(beast::error_code ec, size_t n) {
     if (!ec) {
       buffer_.commit(n);  // a pipelined request: keep it for later
-      if (!monitor_cancelled_ && buffer_.size() + kReadChunk <= buffer_.max_size()) {
+      if (!monitor_cancelled_ && buffer_.size() + kMonitorChunk <= buffer_.max_size()) {
         ArmMonitorRead();
         return;
       }
@@ -511,8 +552,13 @@ class Session final : public SessionBase, public ResponseWriter {
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
     ParseTarget(req);
+    bool credentials = false;
     for (const auto& f : msg) {
       req.headers.Add(std::string(f.name_string()), std::string(f.value()));
+      if (IsCredentialHeader(f.name_string())) {
+        credentials = true;
+        WipeBytes(f.value().data(), f.value().size());  // the parser's copy, freed below
+      }
     }
     req.body = std::move(msg.body());
     req.peer_certificates_der = peer_certificates_;
@@ -523,19 +569,43 @@ class Session final : public SessionBase, public ResponseWriter {
     req.received_at = Clock::now();
     head_request_ = msg.method() == bhttp::verb::head;
     parser_.reset();
+    // A bearer token (or basic credentials) is wiped from the request and, when nothing else is
+    // buffered, from the read buffer once the request is over, on every path.
+    struct CredentialWipe {
+      Request& r;
+      beast::flat_buffer& buffer;
+      bool on;
+      ~CredentialWipe() {
+        if (!on) return;
+        for (const auto& [name, value] : r.headers) {
+          if (IsCredentialHeader(name)) WipeBytes(value.data(), value.size());
+        }
+        if (buffer.size() == 0 && buffer.capacity() > 0) {
+          auto all = buffer.prepare(buffer.capacity());
+          sodium_memzero(all.data(), all.size());
+        }
+      }
+    } credential_wipe{req, buffer_, credentials};
 
     // Handle.
     ResetResponse();
     state_ = State::kHandling;
     server_->total_requests.fetch_add(1, std::memory_order_relaxed);
     server_->active_streams.fetch_add(1);
+    // Released on every path, including a cancelled handler unwinding by exception.
+    struct StreamGuard {
+      std::atomic<size_t>& n;
+      ~StreamGuard() { n.fetch_sub(1); }
+    } stream_guard{server_->active_streams};
     bool threw = false;
     try {
       co_await server_->handler(req, *this);
     } catch (const std::exception& e) {
+      if (hard_closed_) throw;  // cut at the end of the grace period: unwind to Run()
       threw = true;
       LOG(ERROR) << "[C" << id_ << "][S" << stream_id_ << "] handler threw: " << e.what();
     } catch (...) {
+      if (hard_closed_) throw;
       threw = true;
       LOG(ERROR) << "[C" << id_ << "][S" << stream_id_ << "] handler threw";
     }
@@ -552,7 +622,6 @@ class Session final : public SessionBase, public ResponseWriter {
     } else if (!finished_ && !failed_) {
       co_await Finish();
     }
-    server_->active_streams.fetch_sub(1);
     co_await StopMonitor();
     if (hard_closed_ || failed_ || peer_closed_) co_return false;
     if (!keep_alive_ || stopping_) co_return false;
@@ -637,6 +706,8 @@ class Session final : public SessionBase, public ResponseWriter {
   std::string remote_address_;
   std::vector<std::string> peer_certificates_;
   State state_ = State::kHandshake;
+  std::shared_ptr<asio::cancellation_signal> cancel_;  // see Spawn()
+  bool run_done_ = false;
   bool stopping_ = false;
   bool hard_closed_ = false;
   bool peer_closed_ = false;
@@ -689,12 +760,12 @@ asio::awaitable<void> Server::Impl::AcceptLoop() {
       auto s = std::make_shared<Session<true>>(this, std::move(socket), std::move(ctx), id);
       session = s;
       Register(id, s);
-      asio::co_spawn(s->strand(), s->Run(s), asio::detached);
+      Session<true>::Spawn(std::move(s));
     } else {
       auto s = std::make_shared<Session<false>>(this, std::move(socket), nullptr, id);
       session = s;
       Register(id, s);
-      asio::co_spawn(s->strand(), s->Run(s), asio::detached);
+      Session<false>::Spawn(std::move(s));
     }
   }
 }

@@ -6,8 +6,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+#include <istream>
+#include <streambuf>
 
 #include "kube/tls.h"
 
@@ -18,6 +18,56 @@ Status ConfigError(std::string_view msg) {
   Status st = NewBadRequest("kubeconfig: " + std::string(msg));
   st.details_token = "kubeconfig_invalid";
   return st;
+}
+
+// Where copies of secrets (user tokens, client keys) go while a kubeconfig is read, and what is
+// done about each:
+// - the file: read straight into a SecretString (guarded memory); parsed from there through a
+//   read-only streambuf, so no std::string copy of the document is made;
+// - the token / key-data scalars: read by reference from the parsed nodes (no std::string copy)
+//   into SecretStrings; base64 key material is decoded into a buffer that is wiped;
+// - the parsed node tree: every scalar under `users` (tokens, key data, passwords, exec env, ...)
+//   is wiped in place before the tree is freed.
+// Residue (not reachable through yaml-cpp's API): its scanner copies each scalar into token
+// strings that are freed (unwiped) during parsing, and its input stream prefetches up to 2 KiB
+// of the document into an internal buffer freed with the parser. Both live only for the
+// duration of one LoadKubeconfig call, at start (and never on a request path). Prefer tokenFile /
+// client-key files (read by SecretString::FromFile, no parser involved) where that matters.
+
+// A read-only std::streambuf over memory we own (no copy).
+class ViewBuf : public std::streambuf {
+ public:
+  explicit ViewBuf(std::string_view v) {
+    char* p = const_cast<char*>(v.data());  // never written: only the get area is set
+    setg(p, p, p + v.size());
+  }
+};
+
+// Wipes every scalar reachable from `n` (depth- and count-bounded: aliases may form cycles).
+void WipeScalars(const YAML::Node& n, int depth, int& budget) {
+  if (!n || depth > 64 || --budget < 0) return;
+  if (n.IsScalar()) {
+    const std::string& v = n.Scalar();
+    // The node owns this string (node_data::m_scalar is not const); wiping it in place is the
+    // only way to reach yaml-cpp's copy.
+    if (!v.empty()) sodium_memzero(const_cast<char*>(v.data()), v.size());
+    return;
+  }
+  if (n.IsSequence()) {
+    for (const auto& item : n) WipeScalars(item, depth + 1, budget);
+  } else if (n.IsMap()) {
+    for (const auto& kv : n) {
+      WipeScalars(kv.first, depth + 1, budget);
+      WipeScalars(kv.second, depth + 1, budget);
+    }
+  }
+}
+
+// The scalar at n[key] by reference (no copy); nullptr when absent or not a scalar.
+const std::string* ScalarRef(const YAML::Node& n, const char* key) {
+  const YAML::Node v = n[key];
+  if (!v || !v.IsScalar()) return nullptr;
+  return &v.Scalar();  // owned by the document's node memory, which outlives `v`
 }
 
 // Decodes standard base64 (whitespace ignored) into `out`; false on malformed input.
@@ -76,9 +126,8 @@ Result<YAML::Node> Named(const YAML::Node& root, const char* list, const char* f
   return ConfigError(std::string(list) + " entry \"" + name + "\" not found");
 }
 
-Result<ClusterConfig> Parse(std::string_view yaml, std::string_view base_dir,
-                            std::string_view context) {
-  YAML::Node root = YAML::Load(std::string(yaml));
+Result<ClusterConfig> ParseRoot(const YAML::Node& root, std::string_view base_dir,
+                                std::string_view context) {
   if (!root.IsMap()) return ConfigError("not a kubeconfig document");
   std::string ctx_name = context.empty() ? Str(root, "current-context") : std::string(context);
   if (ctx_name.empty()) return ConfigError("no current-context set and no context given");
@@ -107,9 +156,8 @@ Result<ClusterConfig> Parse(std::string_view yaml, std::string_view base_dir,
   if (!user_name.empty()) {
     auto user = Named(root, "users", "user", user_name);
     if (!user.ok()) return std::move(user).error();
-    if (std::string token = Str(*user, "token"); !token.empty()) {
-      cfg.bearer_token.Assign(token);
-      sodium_memzero(token.data(), token.size());
+    if (const std::string* token = ScalarRef(*user, "token"); token && !token->empty()) {
+      cfg.bearer_token.Assign(*token);
     }
     if (std::string file = Str(*user, "tokenFile"); !file.empty()) {
       cfg.token_file = Resolve(file, base_dir);
@@ -123,10 +171,9 @@ Result<ClusterConfig> Parse(std::string_view yaml, std::string_view base_dir,
       if (!pem.ok()) return ConfigError("client-certificate: " + pem.error().message);
       cfg.client_cert_pem = std::move(*pem);
     }
-    if (std::string data = Str(*user, "client-key-data"); !data.empty()) {
+    if (const std::string* data = ScalarRef(*user, "client-key-data"); data && !data->empty()) {
       std::string key;
-      bool ok = Base64Decode(data, key);
-      sodium_memzero(data.data(), data.size());
+      bool ok = Base64Decode(*data, key);
       if (!ok) return ConfigError("client-key-data is not valid base64");
       cfg.client_key_pem.Assign(key);
       sodium_memzero(key.data(), key.size());
@@ -144,6 +191,21 @@ Result<ClusterConfig> Parse(std::string_view yaml, std::string_view base_dir,
     }
   }
   return cfg;
+}
+
+Result<ClusterConfig> Parse(std::string_view yaml, std::string_view base_dir,
+                            std::string_view context) {
+  ViewBuf buf(yaml);
+  std::istream in(&buf);
+  YAML::Node root = YAML::Load(in);
+  struct WipeUsers {
+    const YAML::Node& root;
+    ~WipeUsers() {
+      int budget = 100000;
+      if (root.IsMap()) WipeScalars(root["users"], 0, budget);
+    }
+  } wipe{root};
+  return ParseRoot(root, base_dir, context);
 }
 
 }  // namespace
@@ -174,12 +236,12 @@ Result<ClusterConfig> LoadKubeconfigFromString(std::string_view yaml, std::strin
 }
 
 Result<ClusterConfig> LoadKubeconfig(const std::string& path, std::string_view context) {
-  auto text = tls::ReadFile(path);
+  // Read into guarded memory (the file holds tokens and keys); parsed in place.
+  auto text = SecretString::FromFile(path, false);
   if (!text.ok()) return ConfigError(text.error().message);
   std::string base = std::filesystem::absolute(std::filesystem::path(path)).parent_path();
-  auto cfg = LoadKubeconfigFromString(*text, base, context);
-  sodium_memzero(text->data(), text->size());
-  return cfg;
+  return text->With(
+      [&](std::string_view yaml) { return LoadKubeconfigFromString(yaml, base, context); });
 }
 
 Result<ClusterConfig> InClusterConfig(std::string_view sa_dir) {

@@ -206,5 +206,76 @@ TEST_F(BinaryShutdownTest, SigtermDrainsAndEndsWatchesCleanly) {
   EXPECT_THAT(log, ::testing::Not(HasSubstr("system:masters")));
 }
 
+// The rest of issue 8's SIGTERM sequence on the real binary: after the shutdown delay the
+// listener closes (new connections are refused), a request in flight that the control plane
+// answers within the grace period finishes normally, and one still hanging at the end of the
+// grace period is cut, so the process exits at the grace period, not at its request timeout.
+TEST_F(BinaryShutdownTest, SigtermFinishesInFlightRequestsAndCutsHungOnes) {
+  int port = StartConnector({"--shutdown-delay-duration=500ms", "--shutdown-grace-period=3s"});
+  ASSERT_GT(port, 0);
+  std::string code;
+  for (int i = 0; i < 100 && code != "200"; ++i) {
+    code = Curl(port, "/readyz", dir_ + "/ready", false, false);
+    if (code != "200") std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(code, "200") << ReadAll(dir_ + "/ready") << ReadAll(log_);
+
+  fakekube::Fault slow;  // a GET answered after 2 s: within the grace period
+  slow.verb = "get";
+  slow.delay = 2s;
+  cp_->AddFault(slow);
+  fakekube::Fault hung;  // a LIST answered after 60 s: beyond it
+  hung.verb = "list";
+  hung.delay = 60s;
+  cp_->AddFault(hung);
+  const std::string base = "/apis/k8s.starter.org/v1alpha1/namespaces/team-a/kubernetesclusters";
+  Curl(port, base + "/missing", dir_ + "/slow", true);
+  Curl(port, base, dir_ + "/hung", true);
+  auto upstream = [this](const std::string& verb) {
+    return cp_->WaitForRequest(
+        [verb](const fakekube::RecordedRequest& q) {
+          bool one = q.path.find("/kubernetesclusters/") != std::string::npos;
+          return q.method == "GET" && q.path.find("/namespaces/claims/") != std::string::npos &&
+                 (verb == "get" ? one : !one);
+        },
+        10s);
+  };
+  ASSERT_TRUE(upstream("get")) << ReadAll(log_);
+  ASSERT_TRUE(upstream("list")) << ReadAll(log_);
+
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  // After the delay the listener is closed: a new connection is refused (curl: 7).
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(Curl(port, "/livez", dir_ + "/late", false, false), "000");
+  EXPECT_EQ(ReadAll(dir_ + "/late.rc"), "7\n");
+
+  int status = 0;
+  pid_t done = 0;
+  while ((done = waitpid(pid_, &status, WNOHANG)) == 0 &&
+         std::chrono::steady_clock::now() - start < 20s) {
+    std::this_thread::sleep_for(50ms);
+  }
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(done, pid_) << "the connector did not exit\n" << ReadAll(log_);
+  pid_ = -1;
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << ReadAll(log_);
+  EXPECT_GE(took, 2500ms) << "the hung request was cut before the grace period ended";
+  EXPECT_LT(took, 5s) << "exit later than the grace period";
+
+  for (int i = 0;
+       i < 100 && (ReadAll(dir_ + "/slow.rc").empty() || ReadAll(dir_ + "/hung.rc").empty()); ++i) {
+    std::this_thread::sleep_for(50ms);
+  }
+  // The request in flight finished with the control plane's answer (translated NotFound).
+  EXPECT_EQ(ReadAll(dir_ + "/slow.code"), "404") << ReadAll(dir_ + "/slow");
+  EXPECT_THAT(ReadAll(dir_ + "/slow"), HasSubstr("\"reason\":\"NotFound\""));
+  // The hung one got no answer: its connection was closed (curl 52 empty reply / 56 recv error).
+  EXPECT_EQ(ReadAll(dir_ + "/hung.code"), "000");
+  EXPECT_NE(ReadAll(dir_ + "/hung.rc"), "0\n");
+  EXPECT_THAT(ReadAll(log_), HasSubstr("shutdown grace period over"));
+}
+
 }  // namespace
 }  // namespace apiserver

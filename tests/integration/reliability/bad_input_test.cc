@@ -192,6 +192,10 @@ TEST_F(BadInputTest, HeadersOverTheLimitAre431) {
   ASSERT_TRUE(c->SendRaw(req, 10s));
   auto r = c->ReadResponse(10s);
   EXPECT_EQ(r.status, 431) << r.body.substr(0, 200);
+  // A metav1.Status with no reason (StatusReasonUnknown), as kube has none for 431.
+  EXPECT_THAT(r.body, HasSubstr("\"kind\":\"Status\""));
+  EXPECT_THAT(r.body, HasSubstr("\"code\":431"));
+  EXPECT_EQ(r.Reason(), "");
   EXPECT_THAT(r.Message(), HasSubstr("Request Header Fields Too Large"));
   EXPECT_TRUE(c->WaitClosedByPeer(5s));
 }
@@ -303,6 +307,8 @@ TEST_F(BadInputTest, GarbageRequestLineIs400) {
   ASSERT_TRUE(c->SendRaw("NOT AN HTTP REQUEST\r\n\r\n"));
   auto r = c->ReadResponse(5s);
   EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(r.Reason(), "BadRequest");
+  EXPECT_THAT(r.Message(), HasSubstr("malformed HTTP request"));
   EXPECT_TRUE(c->WaitClosedByPeer(5s));
 }
 
