@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+#include <sodium.h>
 
 #include <algorithm>
 #include <cctype>
@@ -81,6 +82,7 @@ void StripIdentityHeaders(kube::http::Request& req, const RequestHeaderConfig* r
     }
   }
   req.headers.Remove("X-Remote-Uid");
+  WipeCredentialHeaders(req.headers);  // Remove() frees the strings: overwrite them first
   req.headers.Remove("Authorization");
 }
 
@@ -103,6 +105,15 @@ std::optional<std::vector<std::string>> StringList(const json::Value& data, std:
 }
 
 }  // namespace
+
+void WipeCredentialHeaders(kube::http::Headers& headers) {
+  for (const auto& [name, value] : headers) {
+    // The strings belong to `headers`, which is not const: only the accessor is.
+    if (EqualsIgnoreCase(name, "Authorization") && !value.empty()) {
+      sodium_memzero(const_cast<char*>(value.data()), value.size());
+    }
+  }
+}
 
 struct Authenticator::State {
   AuthenticationConfig config;
@@ -130,17 +141,6 @@ AuthenticationConfig ParseAuthenticationConfigMap(const json::Value& configmap,
     rh.extra_headers_prefix = *l;
   }
   return base;
-}
-
-std::string BuildTokenReview(std::string_view token) {
-  json::Document d(rapidjson::kObjectType);
-  auto& a = d.GetAllocator();
-  json::SetString(d, "apiVersion", "authentication.k8s.io/v1", a);
-  json::SetString(d, "kind", "TokenReview", a);
-  json::Value spec(rapidjson::kObjectType);
-  json::SetString(spec, "token", token, a);
-  json::SetMember(d, "spec", std::move(spec), a);
-  return json::Serialize(d);
 }
 
 kube::Result<std::optional<UserInfo>> ParseTokenReviewResponse(std::string_view body) {
@@ -340,7 +340,7 @@ asio::awaitable<AuthenticationResult> Authenticator::Authenticate(kube::http::Re
     }
   }
   // Wipe the local copy of the token.
-  std::fill(token.begin(), token.end(), '\0');
+  if (!token.empty()) sodium_memzero(token.data(), token.size());
 
   if (result.user) {
     AddAuthenticatedGroup(*result.user);

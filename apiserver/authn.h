@@ -63,9 +63,13 @@ class TokenReviewer {
   virtual asio::awaitable<kube::Result<std::optional<UserInfo>>> Review(std::string token) = 0;
 };
 
-// TokenReview request body and answer (authentication.k8s.io/v1).
-std::string BuildTokenReview(std::string_view token);
+// A TokenReview answer (authentication.k8s.io/v1). The request body is built by
+// BuildTokenReviewBody (reviewers.h).
 kube::Result<std::optional<UserInfo>> ParseTokenReviewResponse(std::string_view body);
+
+// Overwrites (sodium_memzero) the value of every Authorization field in place; Authenticate does
+// it before the fields are removed, so the freed strings hold no credential.
+void WipeCredentialHeaders(kube::http::Headers& headers);
 
 struct AuthenticationResult {
   std::optional<UserInfo> user;

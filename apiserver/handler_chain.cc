@@ -4,11 +4,13 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <cctype>
 #include <exception>
+#include <system_error>
 
 namespace apiserver {
 namespace {
@@ -48,6 +50,30 @@ struct CountGuard {
     gauge.fetch_sub(1);
   }
 };
+
+// asio's cancellation error (operation_aborted), thrown by an await once the coroutine was
+// cancelled; boost::system::system_error or std::system_error alike.
+bool IsAbort(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const kube::http::AbortResponse&) {
+    return true;
+  } catch (...) {
+  }
+  return false;
+}
+
+bool IsCancellation(const std::exception_ptr& e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const boost::system::system_error& se) {
+    return se.code() == asio::error::operation_aborted;
+  } catch (const std::system_error& se) {
+    return se.code() == std::errc::operation_canceled;
+  } catch (...) {
+  }
+  return false;
+}
 
 std::string Upper(std::string_view s) {
   std::string out(s);
@@ -114,28 +140,45 @@ asio::awaitable<void> HandlerChain::Serve(Request& req, ResponseWriter& w) {
   RequestContext ctx{req, rw, {}, {}, false, {}};
 
   // Panic recovery: an exception anywhere below becomes a 500 Status (when the header is still
-  // unsent; otherwise the stream is cut).
+  // unsent; otherwise the stream is cut). A cancellation is not a panic: the connection is being
+  // cut (the end of the shutdown grace period emits a terminal cancellation into the session's
+  // coroutine, and every await below then throws operation_aborted). It ends the request quietly
+  // and propagates, so the session unwinds; nothing is written and nothing counted.
   std::exception_ptr panic;
+  bool aborted = false;
   try {
     co_await WithRequestInfo(ctx);
   } catch (...) {
     panic = std::current_exception();
   }
   if (panic) {
-    std::string what = "unknown";
-    try {
+    auto cancellation = co_await asio::this_coro::cancellation_state;
+    if (IsCancellation(panic) || cancellation.cancelled() != asio::cancellation_type::none) {
+      VLOG(2) << "[C" << req.connection_id << "][S" << req.stream_id << "] " << req.method << " "
+              << req.path << " cancelled (connection cut)";
       std::rethrow_exception(panic);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
     }
-    LOG(ERROR) << "[C" << req.connection_id << "][S" << req.stream_id << "] panic while serving "
-               << req.method << " " << req.path << ": " << what;
-    ctx.details = "panic";
-    if (!rw.header_sent()) {
-      kube::Status s = kube::NewInternalError("an unexpected error occurred serving the request");
-      s.details_token = "panic";
-      co_await WriteStatus(rw, s);
+    if (IsAbort(panic)) {
+      // A response given up on purpose (kube::http::AbortResponse): counted, then rethrown so
+      // the server cuts the connection without ending the body.
+      aborted = true;
+      ctx.details = "aborted";
+    } else {
+      std::string what = "unknown";
+      try {
+        std::rethrow_exception(panic);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+      LOG(ERROR) << "[C" << req.connection_id << "][S" << req.stream_id << "] panic while serving "
+                 << req.method << " " << req.path << ": " << what;
+      ctx.details = "panic";
+      if (!rw.header_sent()) {
+        kube::Status s = kube::NewInternalError("an unexpected error occurred serving the request");
+        s.details_token = "panic";
+        co_await WriteStatus(rw, s);
+      }
     }
   }
 
@@ -158,6 +201,7 @@ asio::awaitable<void> HandlerChain::Serve(Request& req, ResponseWriter& w) {
           << " details=" << (ctx.details.empty() ? "-" : ctx.details)
           << " latency=" << std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count()
           << "us";
+  if (aborted) std::rethrow_exception(panic);
 }
 
 asio::awaitable<void> HandlerChain::WithRequestInfo(RequestContext& ctx) {
@@ -237,6 +281,11 @@ asio::awaitable<void> HandlerChain::WithTimeout(RequestContext& ctx) {
           "request did not complete within requested timeout - context deadline exceeded", 0);
       s.details_token = "request_timeout";
       co_await WriteStatus(ctx.w, s);
+    } else {
+      // The body had started: no Status can be sent any more, and ending the body would make
+      // a cut-off list look complete. The connection is cut instead (kube-apiserver's timeout
+      // filter panics with http.ErrAbortHandler for the same reason).
+      throw kube::http::AbortResponse();
     }
   }
 }

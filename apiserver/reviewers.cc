@@ -26,7 +26,8 @@ void Wipe(std::string& s) {
 
 asio::awaitable<kube::Result<std::string>> PostReview(kube::RestClient& client, std::string path,
                                                       std::string body,
-                                                      std::chrono::milliseconds timeout) {
+                                                      std::chrono::milliseconds timeout,
+                                                      bool sensitive) {
   kube::RestRequest req;
   req.method = "POST";
   req.path = std::move(path);
@@ -34,6 +35,7 @@ asio::awaitable<kube::Result<std::string>> PostReview(kube::RestClient& client, 
   req.headers.Set("Accept", "application/json");
   req.body = std::move(body);
   req.timeout = timeout;
+  req.sensitive = sensitive;  // RestClient wipes the body once it is written
   auto r = co_await client.Do(std::move(req));
   if (!r.ok()) co_return r.error();
   if (r->status < 200 || r->status > 299) {
@@ -51,7 +53,7 @@ class RestTokenReviewer : public TokenReviewer {
   asio::awaitable<kube::Result<std::optional<UserInfo>>> Review(std::string token) override {
     std::string body = BuildTokenReviewBody(token);
     auto r = co_await PostReview(*client_, "/apis/authentication.k8s.io/v1/tokenreviews",
-                                 std::move(body), timeout_);
+                                 std::move(body), timeout_, true);
     if (!r.ok()) {
       Wipe(token);
       co_return r.error();
@@ -76,7 +78,7 @@ class RestAccessReviewer : public AccessReviewer {
       : client_(std::move(c)), timeout_(t) {}
   asio::awaitable<kube::Result<AuthorizationResult>> Review(Attributes attrs) override {
     auto r = co_await PostReview(*client_, "/apis/authorization.k8s.io/v1/subjectaccessreviews",
-                                 BuildSubjectAccessReview(attrs), timeout_);
+                                 BuildSubjectAccessReview(attrs), timeout_, false);
     if (!r.ok()) co_return r.error();
     co_return ParseSubjectAccessReviewResponse(*r);
   }

@@ -23,8 +23,8 @@ namespace apiserver {
 // buffer sized up front (no JSON DOM or growth leaves a copy behind); the token echoed in the
 // answer (kube-apiserver returns spec.token) is overwritten with '*' before the answer is parsed,
 // and the answer is wiped after. The caller's copy (`Review(std::string token)`) is wiped too.
-// Residue, documented in docs/security.md: the request body handed to RestClient::Do and the
-// bytes in the client's connection buffers.
+// The request is marked `sensitive`: RestClient wipes its body once it is written. Residue,
+// documented in docs/security.md: the bytes in the client's connection (TLS) buffers.
 std::string BuildTokenReviewBody(std::string_view token);
 // Overwrites every occurrence of `token` in `body` with '*'; returns how many.
 size_t RedactToken(std::string& body, std::string_view token);

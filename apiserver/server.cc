@@ -28,6 +28,7 @@
 #include "apiserver/router.h"
 #include "discovery/controller.h"
 #include "discovery/snapshot.h"
+#include "kube/heap_trimmer.h"
 #include "kube/http_server.h"
 #include "kube/kubeconfig.h"
 #include "kube/rest_client.h"
@@ -153,6 +154,8 @@ struct ConnectorServer::Impl {
   ServingCertificate cert;
   std::string cluster_id;
   std::shared_ptr<Metrics> metrics = std::make_shared<Metrics>();
+  // Gives malloc's free pages back after bursts (kube/heap_trimmer.h); its own thread.
+  std::shared_ptr<kube::HeapTrimmer> heap_trimmer;
   std::shared_ptr<discovery::SnapshotPublisher> publisher =
       std::make_shared<discovery::SnapshotPublisher>();
   std::shared_ptr<std::atomic<bool>> stop = std::make_shared<std::atomic<bool>>(false);
@@ -191,6 +194,9 @@ struct ConnectorServer::Impl {
   }
 
   std::shared_ptr<kube::RestClient> app, control_plane;
+  // The proxy's own control-plane client, its sockets on the HTTPS server's io threads (see
+  // Start): emptied before that io_context goes away.
+  std::shared_ptr<kube::RestClient> proxy_control_plane;
   std::unique_ptr<discovery::Controller> controller;
   bool controller_stopped = false;
   std::shared_ptr<Authenticator> authenticator;
@@ -227,7 +233,15 @@ struct ConnectorServer::Impl {
   }
 
   ~Impl() {
+    if (http) http->Shutdown(std::chrono::milliseconds(0));  // no-op after Shutdown()
+    if (proxy_control_plane) proxy_control_plane->CloseIdle();
     http.reset();  // joins the serving threads; request frames (proxy streams) end here
+    // A connection pooled after CloseIdle (a handler outliving the shutdown) has its socket on
+    // the io_context just destroyed: it must never be touched again, so the client is leaked.
+    if (proxy_control_plane && proxy_control_plane->stats().idle_connections > 0) {
+      LOG(WARNING) << "control-plane connections pooled after shutdown: not closed";
+      new std::shared_ptr<kube::RestClient>(proxy_control_plane);  // NOLINT: deliberate leak
+    }
     if (client_thread.joinable()) StopBackground();
     chain.reset();
     router.reset();
@@ -285,6 +299,7 @@ kube::Result<uint16_t> ConnectorServer::Start() {
 
   auto cp_cfg = ControlPlaneConfig(o);
   if (!cp_cfg.ok()) return cp_cfg.error();
+  const kube::ClusterConfig proxy_cp_cfg = *cp_cfg;
   auto cp = kube::RestClient::Create(cex, std::move(*cp_cfg));
   if (!cp.ok()) return cp.error();
   m.control_plane = *cp;
@@ -370,10 +385,30 @@ kube::Result<uint16_t> ConnectorServer::Start() {
   m.authorizer =
       std::make_shared<Authorizer>(NewAccessReviewer(m.app, std::chrono::seconds(10)), ao);
 
+  // The HTTPS server (its io threads start at the end of Start) comes before the proxy: the
+  // proxy's control-plane client lives on the same io threads, so a request is served by one
+  // thread from the caller's bytes to the control plane's answer and back, without a hand-off
+  // to the client thread and back for every upstream read and write (two context switches
+  // each; bench/README.md "Workload 1"). Discovery and authorization keep the client thread.
+  kube::http::ServerOptions so;
+  so.bind_address = o.bind_address;
+  so.port = static_cast<uint16_t>(o.secure_port);
+  so.tls = m.cert.credential;
+  so.io_threads = o.io_threads;
+  if (o.read_header_timeout.count() > 0) so.header_timeout = o.read_header_timeout;
+  if (o.idle_connection_timeout.count() > 0) so.idle_timeout = o.idle_connection_timeout;
+  m.http = std::make_unique<kube::http::Server>(
+      so, [&m](kube::http::Request& req, kube::http::ResponseWriter& w) {
+        return m.chain->Serve(req, w);  // set below, before the server starts
+      });
+  auto proxy_cp = kube::RestClient::Create(m.http->executor(), proxy_cp_cfg);
+  if (!proxy_cp.ok()) return proxy_cp.error();
+  m.proxy_control_plane = *proxy_cp;
+
   proxy::Config pc;
   pc.cluster_id = m.cluster_id;
   pc.claim_namespace = o.claim_namespace;
-  pc.control_plane = m.control_plane;
+  pc.control_plane = m.proxy_control_plane;
   pc.request_timeout = o.request_timeout;
   m.proxy = std::make_shared<proxy::Proxy>(pc);
 
@@ -400,21 +435,13 @@ kube::Result<uint16_t> ConnectorServer::Start() {
       std::make_unique<HandlerChain>(chain_opts, m.authenticator, m.authorizer, m.metrics,
                                      [router](RequestContext& ctx) { return router->Serve(ctx); });
 
-  kube::http::ServerOptions so;
-  so.bind_address = o.bind_address;
-  so.port = static_cast<uint16_t>(o.secure_port);
-  so.tls = m.cert.credential;
-  so.io_threads = 2;
-  if (o.read_header_timeout.count() > 0) so.header_timeout = o.read_header_timeout;
-  if (o.idle_connection_timeout.count() > 0) so.idle_timeout = o.idle_connection_timeout;
-  m.http = std::make_unique<kube::http::Server>(so, m.chain->AsHandler());
-
   // Gauges owned elsewhere.
   kube::http::Server* http = m.http.get();
   auto authz = m.authorizer;
   auto cpc = m.control_plane;
+  auto proxy_cpc = m.proxy_control_plane;
   discovery::Controller* controller = m.controller.get();
-  m.metrics->AddCollector([http, authz, authn, cpc, controller](std::string& out) {
+  m.metrics->AddCollector([http, authz, authn, cpc, proxy_cpc, controller](std::string& out) {
     Metrics::AppendFamily(out, "mcp_connector_open_connections", "gauge",
                           "Client connections open.");
     Metrics::AppendSample(out, "mcp_connector_open_connections", "",
@@ -433,7 +460,12 @@ kube::Result<uint16_t> ConnectorServer::Start() {
                           "TokenReview answers served from the cache.");
     Metrics::AppendSample(out, "mcp_connector_token_cache_hits_total", "",
                           static_cast<double>(authn->token_cache_hits()));
+    // Both control-plane clients: the proxy's and discovery's.
     auto st = cpc->stats();
+    const auto pst = proxy_cpc->stats();
+    st.requests += pst.requests;
+    st.handshakes += pst.handshakes;
+    st.transport_errors += pst.transport_errors;
     Metrics::AppendFamily(out, "mcp_connector_upstream_requests_total", "counter",
                           "Requests sent to the control plane.");
     Metrics::AppendSample(out, "mcp_connector_upstream_requests_total", "",
@@ -447,6 +479,24 @@ kube::Result<uint16_t> ConnectorServer::Start() {
     Metrics::AppendSample(out, "mcp_connector_upstream_transport_errors_total", "",
                           static_cast<double>(st.transport_errors));
     if (controller != nullptr) controller->AppendMetrics(out);
+  });
+  m.heap_trimmer = std::make_shared<kube::HeapTrimmer>();
+  m.metrics->AddCollector([trimmer = m.heap_trimmer](std::string& out) {
+    Metrics::AppendFamily(out, "mcp_connector_heap_trims_total", "counter",
+                          "Times free malloc memory was given back to the kernel.");
+    Metrics::AppendSample(out, "mcp_connector_heap_trims_total", "",
+                          static_cast<double>(trimmer->trims()));
+    Metrics::AppendFamily(out, "mcp_connector_heap_released_bytes_total", "counter",
+                          "Resident bytes given back to the kernel by heap trims.");
+    Metrics::AppendSample(out, "mcp_connector_heap_released_bytes_total", "",
+                          static_cast<double>(trimmer->released_bytes()));
+    const kube::HeapStats heap = trimmer->last_stats();
+    Metrics::AppendFamily(out, "mcp_connector_heap_bytes", "gauge",
+                          "malloc's heap at the last check (every 10 s), by state.");
+    Metrics::AppendSample(out, "mcp_connector_heap_bytes", "state=\"in_use\"",
+                          static_cast<double>(heap.in_use_bytes));
+    Metrics::AppendSample(out, "mcp_connector_heap_bytes", "state=\"free\"",
+                          static_cast<double>(heap.free_bytes));
   });
 
   auto port = m.http->Start();

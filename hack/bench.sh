@@ -15,6 +15,7 @@
 # Extra arguments go to proxy_bench (e.g. --reps 5 --seconds 10 --rate 500).
 # Environment: BUILD_DIR (default build-bench), SKIP_BUILD=1, TARGETS (default
 # "direct nginx connector"), NGINX_WORKERS (default 1),
+# CONNECTOR_IO_THREADS (the connector's --io-threads; default: its own default, 2),
 # CONNECTOR_FLAGS (extra connector flags), CONNECTOR_WRAPPER (e.g. "valgrind --tool=callgrind
 # --callgrind-out-file=/tmp/cg.out" to profile the connector), KEEP=1 (keep the temp dir).
 set -euo pipefail
@@ -35,7 +36,7 @@ case "$what" in
       cmake --build "$BUILD_DIR" --target mcp-connector soak -j2
     fi
     exec "$BUILD_DIR/bench/soak/soak" --connector "$BUILD_DIR/mcp-connector" "$@" ;;
-  -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "bench: unknown workload $what" >&2; exit 2 ;;
 esac
 
@@ -159,7 +160,7 @@ EOF
     --claim-namespace bench-claims --api-file "$d/api.yaml" \
     --requestheader-client-ca-file "$d/front-proxy-ca.crt" --authentication-skip-lookup \
     --leader-elect=false --max-watches 12000 --max-requests-inflight 4000 --v=0 \
-    ${CONNECTOR_FLAGS:-} >"$d/connector.log" 2>&1 &
+    ${CONNECTOR_IO_THREADS:+--io-threads "$CONNECTOR_IO_THREADS"} ${CONNECTOR_FLAGS:-} >"$d/connector.log" 2>&1 &
   local conn_pid=$!
   pids+=("$conn_pid")
   sleep 1

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -78,6 +79,16 @@ struct Request {
 
 // Fills path, raw_query and query from target.
 void ParseTarget(Request& req);
+
+// Thrown by a handler to give up on a response it cannot complete (the upstream broke in the
+// middle of a list): the server closes the connection without ending the body (no final chunk),
+// so the client sees the response cut short instead of a well-formed but incomplete one. Nothing
+// is written when the header was not sent either. Not logged as an error (Go's
+// http.ErrAbortHandler).
+class AbortResponse : public std::exception {
+ public:
+  const char* what() const noexcept override { return "response aborted by its handler"; }
+};
 
 class ResponseWriter {
  public:

@@ -26,6 +26,8 @@ struct ClusterConfig {
   std::chrono::milliseconds request_timeout = std::chrono::seconds(30);  // non-streaming calls
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);  // TCP + TLS handshake
   size_t max_idle_connections = 128;  // kept-alive connections in the pool
+  // Connections being established at once (0: no limit); see kube/dial_gate.h.
+  size_t max_concurrent_dials = 32;
 };
 
 // Spaces control plane API URL:

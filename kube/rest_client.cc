@@ -22,7 +22,9 @@
 
 #include <glog/logging.h>
 
+#include "kube/dial_gate.h"
 #include "kube/tls.h"
+#include "kube/tls_stream.h"
 #include "kube/watch_decoder.h"
 
 namespace kube {
@@ -132,8 +134,10 @@ std::string_view ReasonForCode(int code) {
 bool IsTimeout(const boost::system::error_code& ec) { return ec == beast::error::timeout; }
 
 // One pooled connection (TLS or plain).
+using TlsStream = tls::Stream;  // OpenSSL on the socket (kube/tls_stream.h)
+
 struct Conn {
-  std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
+  std::optional<TlsStream> tls;
   std::optional<beast::tcp_stream> plain;
   beast::flat_buffer buffer;
   bool reused = false;
@@ -277,13 +281,20 @@ class RestClientImpl final : public RestClient,
   }
 
   asio::awaitable<Result<std::unique_ptr<Conn>>> Connect(Clock::time_point deadline);
-  asio::awaitable<Result<std::unique_ptr<Conn>>> Acquire(bool fresh, Clock::time_point deadline) {
+  asio::awaitable<Result<std::unique_ptr<Conn>>> Acquire(bool fresh, bool long_running,
+                                                         Clock::time_point deadline) {
     if (!fresh) {
       if (auto c = TakeIdle()) {
         reused_.fetch_add(1, std::memory_order_relaxed);
         co_return std::move(c);
       }
     }
+    const bool entered = co_await dial_gate_.Enter(long_running, deadline);
+    if (!entered) co_return TimedOut();
+    struct Slot {
+      DialGate& gate;
+      ~Slot() { gate.Leave(); }
+    } slot{dial_gate_};
     co_return co_await Connect(deadline);
   }
 
@@ -315,6 +326,7 @@ class RestClientImpl final : public RestClient,
 
   mutable std::mutex pool_mu_;
   std::vector<std::unique_ptr<Conn>> idle_;
+  DialGate dial_gate_{cfg_.max_concurrent_dials};
 
   std::mutex token_mu_;
   SecretString file_token_;
@@ -474,6 +486,16 @@ void Wipe(std::string& s) {
   s.clear();
 }
 
+std::atomic<void (*)(std::string_view)> sensitive_body_wiped_hook{nullptr};
+
+// Once a request is written (or has failed) a body marked sensitive is wiped; the one buffer it
+// lives in is the caller's (moved in), so no copy is left behind when the frame is freed.
+void WipeSensitiveBody(RestRequest& r) {
+  if (!r.sensitive || r.body.empty()) return;
+  sodium_memzero(r.body.data(), r.body.size());
+  if (auto hook = sensitive_body_wiped_hook.load()) hook(r.body);
+}
+
 bool IsReplayable(std::string_view method) {
   return method == "GET" || method == "HEAD" || method == "OPTIONS";
 }
@@ -500,7 +522,7 @@ asio::awaitable<Result<RestClientImpl::Exchanged<Body>>> RestClientImpl::Exchang
   const std::string_view body_after_head =
       r.body.size() <= kCoalesceBody ? std::string_view() : std::string_view(r.body);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto acquired = co_await Acquire(attempt > 0, deadline);
+    auto acquired = co_await Acquire(attempt > 0, r.long_running, deadline);
     if (!acquired.ok()) co_return std::move(acquired).error();
     Exchanged<Body> out;
     out.conn = std::move(*acquired);
@@ -555,6 +577,7 @@ asio::awaitable<Result<RestClientImpl::Exchanged<Body>>> RestClientImpl::Exchang
 
 asio::awaitable<Result<RestResponse>> RestClientImpl::Do(RestRequest r) {
   auto ex = co_await Exchange<bhttp::string_body>(r, kMaxBufferedBody, true);
+  WipeSensitiveBody(r);
   if (!ex.ok()) co_return std::move(ex).error();
   auto& msg = ex->parser->get();
   RestResponse resp;
@@ -654,6 +677,7 @@ class ResponseStreamImpl final : public ResponseStream {
 
 asio::awaitable<Result<std::unique_ptr<ResponseStream>>> RestClientImpl::Stream(RestRequest r) {
   auto ex = co_await Exchange<bhttp::buffer_body>(r, std::nullopt, false);
+  WipeSensitiveBody(r);
   if (!ex.ok()) co_return std::move(ex).error();
   ex->conn->lowest().expires_never();  // the body streams for as long as it takes
   std::unique_ptr<ResponseStream> s = std::make_unique<ResponseStreamImpl>(
@@ -742,6 +766,10 @@ Result<std::shared_ptr<RestClient>> RestClient::Create(asio::any_io_executor exe
   std::shared_ptr<RestClient> c = std::make_shared<RestClientImpl>(
       std::move(executor), std::move(config), std::move(*url), std::move(ctx));
   return c;
+}
+
+void SetSensitiveBodyWipedHookForTesting(void (*hook)(std::string_view wiped_body)) {
+  sensitive_body_wiped_hook.store(hook);
 }
 
 Status RestClient::ErrorFromResponse(int status, std::string_view body) {

@@ -36,7 +36,17 @@ struct RestRequest {
   // Non-streaming calls: overrides ClusterConfig::request_timeout. Stream(): covers only the
   // connection and the response head; the body never times out.
   std::optional<std::chrono::milliseconds> timeout;
+  // The body carries a secret (a TokenReview's bearer token): it is wiped (sodium_memzero) as
+  // soon as the request has been written, or has failed, before Do()/Stream() return.
+  bool sensitive = false;
+  // A watch or other long-running stream: when a new connection is needed and the client is at
+  // ClusterConfig::max_concurrent_dials, ordinary requests get theirs first.
+  bool long_running = false;
 };
+
+// Tests only: called with the body of a `sensitive` request right after it was wiped (nullptr
+// removes the hook).
+void SetSensitiveBodyWipedHookForTesting(void (*hook)(std::string_view wiped_body));
 
 struct RestResponse {
   int status = 0;

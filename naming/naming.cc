@@ -94,6 +94,16 @@ ControlPlaneNameBuf ControlPlaneNameFast(Kind kind, std::string_view name, std::
   return out;
 }
 
+std::string HashedName(std::string_view prefix, std::string_view name, std::string_view ns,
+                       std::string_view cluster_id) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  Digest({name, kSeparator, ns, kSeparator, cluster_id}, digest);
+  std::string out(prefix);
+  out.resize(prefix.size() + kHashHexChars);
+  HexPrefix(digest, out.data() + prefix.size());
+  return out;
+}
+
 bool LooksLikeControlPlaneName(Kind kind, std::string_view name) {
   std::string_view prefix = Prefix(kind);
   if (name.size() != prefix.size() + kHashHexChars || !name.starts_with(prefix)) return false;

@@ -75,6 +75,10 @@ inline std::string ControlPlaneName(Kind kind, std::string_view name, std::strin
                                     std::string_view cluster_id) {
   return ControlPlaneNameFast(kind, name, ns, cluster_id).str();
 }
+// The same scheme with any prefix: `prefix` + the first 16 hex characters of
+// SHA-256("<name>-x-<namespace>-x-<clusterID>") (the connector's "conn-" secret names).
+std::string HashedName(std::string_view prefix, std::string_view name, std::string_view ns,
+                       std::string_view cluster_id);
 // Whether `name` has the shape of a control-plane name of that kind (prefix + 16 lower hex).
 bool LooksLikeControlPlaneName(Kind kind, std::string_view name);
 

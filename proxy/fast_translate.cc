@@ -587,11 +587,9 @@ void WriteObjectTranslated(const Translator& t, const Scanner& s, const ObjectIn
   });
 }
 
-}  // namespace
-
-Outcome TranslateItem(const Translator& t, std::string_view text, std::string& out) {
-  Scanner& s = ThreadScanner();
-  if (!s.Parse(text, Shape::kItem)) return Outcome::kFallback;
+// The object split by `s` (root node 0) translated into `out`.
+Outcome TranslateScannedObject(const Translator& t, const Scanner& s, std::string_view text,
+                               std::string& out) {
   ObjectInfo info;
   const Outcome o = Inspect(t, s, 0, info);
   if (o != Outcome::kTranslated) return o;
@@ -599,6 +597,25 @@ Outcome TranslateItem(const Translator& t, std::string_view text, std::string& o
   out.reserve(text.size());
   WriteObjectTranslated(t, s, info, out);
   return Outcome::kTranslated;
+}
+
+}  // namespace
+
+Outcome TranslateItem(const Translator& t, std::string_view text, std::string& out) {
+  Scanner& s = ThreadScanner();
+  if (!s.Parse(text, Shape::kItem)) return Outcome::kFallback;
+  return TranslateScannedObject(t, s, text, out);
+}
+
+Outcome TranslateObject(const Translator& t, std::string_view text, std::string& out) {
+  Scanner& s = ThreadScanner();
+  if (!s.Parse(text, Shape::kItem)) return Outcome::kFallback;
+  // Whole documents that are not one object (Translator::TranslateDocument's other cases) are
+  // the DOM path's.
+  Strings strings;
+  const std::string_view kind = strings.Get(FindMember(s.node(0), "kind")).value_or("");
+  if (kind == "Status" || kind == "Table" || kind.ends_with("List")) return Outcome::kFallback;
+  return TranslateScannedObject(t, s, text, out);
 }
 
 Outcome TranslateRow(const Translator& t, std::string_view text, const TableColumns& cols,

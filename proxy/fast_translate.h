@@ -1,6 +1,6 @@
-// Response translation of list items, Table rows and watch events without a DOM (issue 9,
-// workload 2). One validating pass over the text records where the few members the translator
-// reads are (an object's metadata name, namespace, labels, annotations, selfLink,
+// Response translation of single objects, list items, Table rows and watch events without a DOM
+// (issue 9, workloads 1, 2 and 4). One validating pass over the text records where the few members
+// the translator reads are (an object's metadata name, namespace, labels, annotations, selfLink,
 // ownerReferences, managedFields and spec.writeConnectionSecretToRef; a row's cells and object;
 // an event's type and object); the output copies every other byte span verbatim.
 //
@@ -28,6 +28,10 @@ enum class Outcome {
 
 // Translator::TranslateItemText without a DOM. `out` is overwritten.
 Outcome TranslateItem(const Translator& t, std::string_view text, std::string& out);
+// A single-object response body (get, create, update, patch) without a DOM: the same as
+// Translator::TranslateDocument on it (kDropped where it returns false: the caller answers 404).
+// Status, Table and List documents are kFallback: the DOM path handles them.
+Outcome TranslateObject(const Translator& t, std::string_view text, std::string& out);
 // Translator::TranslateRowText without a DOM.
 Outcome TranslateRow(const Translator& t, std::string_view text, const TableColumns& cols,
                      bool keep_object, std::string& out);

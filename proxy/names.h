@@ -21,9 +21,6 @@ inline std::string ObjectName(Kind kind, std::string_view name, std::string_view
                               std::string_view cluster_id) {
   return naming::ControlPlaneName(kind, name, ns, cluster_id);
 }
-// "<prefix>" + first 16 hex chars of SHA-256("<name>-x-<ns>-x-<cluster>").
-std::string HashName(std::string_view prefix, std::string_view name, std::string_view ns,
-                     std::string_view cluster_id);
 
 inline KeyValues OriginLabels(std::string_view name, std::string_view ns,
                               std::string_view cluster_id) {

@@ -10,6 +10,7 @@
 #include "kube/rest_client.h"
 #include "kube/watch_decoder.h"
 #include "proxy/content.h"
+#include "proxy/fast_translate.h"
 #include "proxy/json_splitter.h"
 #include "proxy/translator.h"
 
@@ -85,6 +86,20 @@ class Exchange {
                        tr_.TranslateStatusBody(resp.status, resp.body, target));
       co_return;
     }
+    if (single_object) {
+      // An ordinary object: translated in one scan, without a DOM (proxy/fast_translate.h).
+      std::string out;
+      const fast::Outcome o = fast::TranslateObject(tr_, resp.body, out);
+      if (o == fast::Outcome::kDropped) {
+        co_await SendStatus(w_, NotFound(target));
+        co_return;
+      }
+      if (o == fast::Outcome::kTranslated) {
+        co_await w_.Send(resp.status, ResponseHeaders(resp.headers), out);
+        co_return;
+      }
+    }
+    // Status, Table or unusual text: the DOM path, which defines the behaviour.
     auto doc = json::Parse(resp.body);
     if (!doc) {
       co_await SendStatus(w_, kube::NewInternalError("invalid response from the control plane"));
@@ -274,18 +289,21 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
         if (key == "rows") return tr_.TranslateRowText(element, cols, keep);
         return tr_.TranslateItemText(element);
       });
+  // A list cut short must not reach the client as a complete one: when the control plane's
+  // stream breaks or its list is malformed, the response is aborted (the connection closes
+  // without the final chunk), as kube-apiserver does, so the client sees an error and retries.
   std::string out;
   while (true) {
     auto chunk = co_await s.Read();
     if (!chunk.ok()) {
       LOG(WARNING) << "list relay: the control plane stream broke: " << chunk.error().message;
-      break;
+      throw kube::http::AbortResponse();
     }
     if (chunk->empty()) break;
     auto fed = splitter.Feed(*chunk, out);
     if (!fed.ok()) {
       LOG(WARNING) << "list relay: " << fed.error().message;
-      break;
+      throw kube::http::AbortResponse();
     }
     if (out.size() >= kWriteThreshold) {
       const bool written = co_await w_.Write(out);
@@ -297,7 +315,10 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
     const bool written = co_await w_.Write(out);
     if (!written) co_return;
   }
-  if (!splitter.done()) LOG(WARNING) << "list relay: incomplete list from the control plane";
+  if (!splitter.done()) {
+    LOG(WARNING) << "list relay: incomplete list from the control plane";
+    throw kube::http::AbortResponse();
+  }
   co_await w_.Finish();
 }
 
@@ -313,7 +334,9 @@ asio::awaitable<void> Exchange::Watch() {
   if (!q.ok()) co_return co_await SendStatus(w_, q.error());
   if (negotiated_.representation == Representation::kTable && !keep_table_objects_)
     q->Set("includeObject", "Metadata");
-  auto stream = co_await config_.control_plane->Stream(Upstream("GET", tr_.CollectionPath(), *q));
+  kube::RestRequest watch = Upstream("GET", tr_.CollectionPath(), *q);
+  watch.long_running = true;  // behind ordinary requests when dials queue (kube/dial_gate.h)
+  auto stream = co_await config_.control_plane->Stream(std::move(watch));
   if (!stream.ok()) co_return co_await SendStatus(w_, stream.error());
   std::unique_ptr<kube::ResponseStream> s = std::move(*stream);
   if (!Ok2xx(s->status())) {

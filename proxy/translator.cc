@@ -169,7 +169,7 @@ bool IsReservedKey(std::string_view key) {
 
 std::string ConnectionSecretName(std::string_view secret, std::string_view ns,
                                  std::string_view cluster_id) {
-  return names::HashName("conn-", secret, ns, cluster_id);
+  return naming::HashedName("conn-", secret, ns, cluster_id);
 }
 
 // ---------------------------------------------------------------------------------------------

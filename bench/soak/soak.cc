@@ -30,8 +30,10 @@
 //      slow    every control-plane claim request delayed by request-timeout + 3 s -> 504
 //      5xx     control plane answers 500 (first half) / 503 (second half)         -> 500, 503
 //      drop    every open watch (and any request in flight) cut mid-stream       -> 500/503 for
-//              the requests in flight at that instant; watches must end cleanly and resume
-//      outage  control plane refuses connections                                   -> 503
+//              the requests in flight at that instant (or a cut-off body: a list whose
+//              upstream broke is aborted); watches must end cleanly and resume
+//      outage  control plane refuses connections (and cuts those open)            -> 503 (or
+//              a cut-off body for a list in flight at that instant)
 //    A response is "injected" when its code is the window's and the request overlapped the
 //    window (plus the request timeout + 2 s after it). Objects touched by a failed write become
 //    "unknown" until a GET resolves them (after delayed writes could have landed).
@@ -117,6 +119,9 @@ struct Options {
   std::string connector_bin = MCP_CONNECTOR_BIN_DEFAULT;
   std::string fixtures;
   bool keep = false;
+  std::string fault_kinds = "slow,5xx,drop,outage";  // the windows' kinds, in turn
+  int connector_v = 0;                               // the connector's --v
+  int fakekube_v = -1;  // >= 0: the in-process fakekubes' glog to stderr, at this --v
 };
 
 double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -253,10 +258,14 @@ class Ledger {
         case FaultKind::kDrop:
           // fakekube's DropStreams() cuts every response in flight, not only watches: those
           // requests see the control plane vanish mid-response (503, or 500 before its header).
-          if ((code == 500 || code == 503) && t0 <= w.start + 1s && t1 >= w.start) return true;
+          // Code 0: a response cut after its header (a list whose upstream broke is aborted).
+          if ((code == 500 || code == 503 || code == 0) && t0 <= w.start + 1s && t1 >= w.start)
+            return true;
           break;
         case FaultKind::kOutage:
           if (code == 503) return true;
+          // The control plane going away cuts responses in flight (code 0, see drop).
+          if (code == 0 && t0 <= w.start + 1s && t1 >= w.start) return true;
           break;
       }
     }
@@ -273,7 +282,7 @@ class Ledger {
       o = Outcome::kOk;
     } else if (std::find(raced.begin(), raced.end(), code) != raced.end()) {
       o = Outcome::kRaced;
-    } else if (code != 0 && Injected(t0, t1, code)) {
+    } else if (Injected(t0, t1, code)) {
       o = Outcome::kInjected;
     }
     Count(verb, code, o);
@@ -1041,6 +1050,7 @@ T RunOn(asio::io_context& io, std::function<asio::awaitable<T>()> fn) {
 struct Metrics {
   bool ok = false;
   double conns = -1, streams = -1, watches = -1, inflight = -1, handshakes = -1;
+  double heap_in_use = -1, heap_free = -1, heap_released = -1;  // bytes (kube/heap_trimmer.h)
 };
 
 Metrics Scrape(Shared& s, asio::io_context& io) {
@@ -1067,6 +1077,9 @@ Metrics Scrape(Shared& s, asio::io_context& io) {
   m.watches = get("apiserver_longrunning_requests{verb=\"WATCH\"}");
   m.inflight = get("apiserver_current_inflight_requests");
   m.handshakes = get("mcp_connector_upstream_handshakes_total");
+  m.heap_in_use = get("mcp_connector_heap_bytes{state=\"in_use\"}");
+  m.heap_free = get("mcp_connector_heap_bytes{state=\"free\"}");
+  m.heap_released = get("mcp_connector_heap_released_bytes_total");
   return m;
 }
 
@@ -1085,6 +1098,7 @@ int Usage() {
   std::cerr << "usage: soak [--minutes N] [--watches N] [--namespaces N] [--workers N] [--rate R]\n"
                "            [--warmup S] [--ramp S] [--request-timeout S] [--fault-period S] "
                "[--no-faults] [--max-rss-growth PCT]\n"
+               "            [--faults slow,5xx,drop,outage] [--connector-v N] [--fakekube-v N]\n"
                "            [--connector PATH] [--fixtures DIR] [--keep]\n";
   return 2;
 }
@@ -1130,11 +1144,19 @@ int main(int argc, char** argv) {
       o.fixtures = val();
     else if (a == "--keep")
       o.keep = true;
+    else if (a == "--faults")
+      o.fault_kinds = val();
+    else if (a == "--connector-v")
+      o.connector_v = std::stoi(val());
+    else if (a == "--fakekube-v")
+      o.fakekube_v = std::stoi(val());
     else
       return Usage();
   }
   s.ledger = std::make_unique<Ledger>(o.request_timeout + 2s);
-  FLAGS_minloglevel = 3;  // the in-process fakekubes' logs (dropped connections are on purpose)
+  // The in-process fakekubes' logs (dropped connections are on purpose) unless asked for.
+  FLAGS_minloglevel = o.fakekube_v >= 0 ? 0 : 3;
+  FLAGS_v = std::max(0, o.fakekube_v);
   std::signal(SIGPIPE, SIG_IGN);
   rlimit rl{};
   getrlimit(RLIMIT_NOFILE, &rl);
@@ -1222,7 +1244,7 @@ int main(int argc, char** argv) {
                                    rt,
                                    "--max-watches",
                                    std::to_string(std::max(4096, o.watches * 2)),
-                                   "--v=0"};
+                                   "--v=" + std::to_string(o.connector_v)};
   std::vector<char*> argvv;
   for (auto& a : args) argvv.push_back(a.data());
   argvv.push_back(nullptr);
@@ -1378,9 +1400,9 @@ int main(int argc, char** argv) {
     samples.push_back(x);
     std::fprintf(
         stderr,
-        "soak: %-7s t=%6.0fs rss %.1f MB hwm %.1f MB cpu %.1fs fds %d responses %llu "
-        "errors %llu events %llu watches open %d stalled %d load %s\n",
-        label.c_str(), x.t, x.rss_mb, x.hwm_mb, x.cpu_s, x.fds,
+        "soak: %-7s t=%6.0fs rss %.1f MB hwm %.1f MB heap in use %.1f MB cpu %.1fs fds %d "
+        "responses %llu errors %llu events %llu watches open %d stalled %d load %s\n",
+        label.c_str(), x.t, x.rss_mb, x.hwm_mb, x.m.heap_in_use / 1048576, x.cpu_s, x.fds,
         static_cast<unsigned long long>(x.responses), static_cast<unsigned long long>(x.errors),
         static_cast<unsigned long long>(x.events), x.open_watches, x.stalled, x.load.c_str());
     return x;
@@ -1395,8 +1417,15 @@ int main(int argc, char** argv) {
       std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.fault_period_s));
   const auto fault_len = std::min<Clock::duration>(12s, period / 4);
   const std::string cp_claims = kApi + "/namespaces/" + kClaimNs;
-  const FaultKind kinds[] = {FaultKind::kSlow, FaultKind::k5xx, FaultKind::kDrop,
-                             FaultKind::kOutage};
+  std::vector<FaultKind> kinds;
+  for (const FaultKind k :
+       {FaultKind::kSlow, FaultKind::k5xx, FaultKind::kDrop, FaultKind::kOutage}) {
+    if (("," + o.fault_kinds + ",").find("," + std::string(FaultName(k)) + ",") !=
+        std::string::npos) {
+      kinds.push_back(k);
+    }
+  }
+  if (kinds.empty()) o.faults = false;
   int next_minute = 1;
   int fault_index = 0;
   auto next_check = Clock::now() + 5s;
@@ -1406,7 +1435,7 @@ int main(int argc, char** argv) {
     auto since = now - t_start;
     if (o.faults && since >= period * fault_index + period * 3 / 10 &&
         since + fault_len < run_for) {
-      FaultKind k = kinds[fault_index % 4];
+      FaultKind k = kinds[static_cast<size_t>(fault_index) % kinds.size()];
       fault_index++;
       std::fprintf(stderr, "soak: fault %s for %.0f s\n", FaultName(k), Secs(fault_len));
       s.ledger->Open(k);
@@ -1534,15 +1563,17 @@ int main(int argc, char** argv) {
               s.ledger->windows(FaultKind::kDrop), s.ledger->windows(FaultKind::kOutage));
   std::printf(
       "\n## Connector process (pid %d)\n\n"
-      "| sample | t (s) | VmRSS MB | VmHWM MB | CPU s | fds | threads | open conns | "
-      "streams | watches | responses | events | load avg |\n"
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+      "| sample | t (s) | VmRSS MB | VmHWM MB | heap in use MB | heap free MB | trimmed MB | "
+      "CPU s | fds | threads | open conns | streams | watches | responses | events | load avg |\n"
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
       pid);
   for (const auto& x : samples) {
     std::printf(
-        "| %s | %.0f | %.1f | %.1f | %.1f | %d | %d | %.0f | %.0f | %.0f | %llu | %llu | %s |\n",
-        x.label.c_str(), x.t, x.rss_mb, x.hwm_mb, x.cpu_s, x.fds, x.threads, x.m.conns, x.m.streams,
-        x.m.watches, static_cast<unsigned long long>(x.responses),
+        "| %s | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f | %d | %d | %.0f | %.0f | %.0f | "
+        "%llu | %llu | %s |\n",
+        x.label.c_str(), x.t, x.rss_mb, x.hwm_mb, x.m.heap_in_use / 1048576,
+        x.m.heap_free / 1048576, x.m.heap_released / 1048576, x.cpu_s, x.fds, x.threads, x.m.conns,
+        x.m.streams, x.m.watches, static_cast<unsigned long long>(x.responses),
         static_cast<unsigned long long>(x.events), x.load.c_str());
   }
   const Sample& start = samples.front();

@@ -14,6 +14,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <cstdlib>
 #include <deque>
 #include <filesystem>
 #include <future>
@@ -192,7 +194,8 @@ struct FakeKube::Impl : std::enable_shared_from_this<Impl> {
     }
     asio::awaitable<bool> Finish() override {
       if (Dropped()) co_return false;
-      co_return co_await inner_.Finish();
+      finished_ = co_await inner_.Finish();
+      co_return finished_;
     }
     asio::awaitable<void> WaitClosed() override {
       if (Dropped()) co_return;
@@ -205,7 +208,11 @@ struct FakeKube::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     bool header_sent() const override { return inner_.header_sent(); }
+    // A response already sent whole is not cut: DropStreams() drops streams in flight, it does
+    // not close a keep-alive connection behind a complete response (the client could not tell
+    // that from an idle-connection close racing its next request).
     bool Dropped() {
+      if (finished_) return false;
       if (ctl_->drop_requested.load()) ctl_->dropped = true;
       if (!ctl_->dropped && ctl_->timer.expiry() <= asio::steady_timer::clock_type::now()) {
         ctl_->dropped = true;
@@ -218,6 +225,7 @@ struct FakeKube::Impl : std::enable_shared_from_this<Impl> {
     Impl* impl_;
     uint64_t id_;
     std::shared_ptr<StreamControl> ctl_;
+    bool finished_ = false;
   };
 
   // ---- the handler chain ----
@@ -829,6 +837,18 @@ struct FakeKube::Impl : std::enable_shared_from_this<Impl> {
   kube::Outcome EnsureCertificates();
   kube::Outcome Bootstrap();
   kube::Outcome Listen();
+
+  // Serving certificate rotation (FakeKubeOptions::rotatable_serving_certificate): the served
+  // pair lives in files in a private directory, reloaded by the credential for new connections.
+  struct ServingFiles {
+    std::string dir;
+    ~ServingFiles() {
+      std::error_code ec;
+      if (!dir.empty()) std::filesystem::remove_all(dir, ec);
+    }
+  } serving_files;
+  kube::Result<std::shared_ptr<kube::tls::ServerCredential>> RotatableCredential();
+  kube::Outcome WriteServingFiles();
 };
 
 }  // namespace fakekube
@@ -1022,6 +1042,77 @@ FakeKube::FakeKube(FakeKubeOptions options) : impl_(std::make_shared<Impl>()) {
 
 FakeKube::~FakeKube() { Stop(); }
 
+// ---- serving certificate rotation ----
+
+kube::Outcome FakeKube::Impl::WriteServingFiles() {
+  // Key first, then the certificate, each replaced atomically (as a Secret volume update does);
+  // the credential keeps the previous pair while the two do not match.
+  const std::string crt = serving_files.dir + "/serving.crt";
+  const std::string key = serving_files.dir + "/serving.key";
+  if (auto r = kube::tls::WriteFile(key + ".tmp", serving.key_pem.RevealCopy(), 0600); !r.ok()) {
+    return r;
+  }
+  if (auto r = kube::tls::WriteFile(crt + ".tmp", serving.cert_pem + serving_ca.cert_pem, 0644);
+      !r.ok()) {
+    return r;
+  }
+  std::error_code ec;
+  std::filesystem::rename(key + ".tmp", key, ec);
+  if (!ec) std::filesystem::rename(crt + ".tmp", crt, ec);
+  if (ec) return kube::NewInternalError("rotating the serving certificate: " + ec.message());
+  return kube::Ok{};
+}
+
+kube::Result<std::shared_ptr<kube::tls::ServerCredential>> FakeKube::Impl::RotatableCredential() {
+  if (serving_files.dir.empty()) {
+    std::string tmpl =
+        (std::filesystem::temp_directory_path() / "fakekube-serving-XXXXXX").string();
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      return kube::NewInternalError("cannot create a directory for the serving certificate");
+    }
+    serving_files.dir = tmpl;
+  }
+  if (auto r = WriteServingFiles(); !r.ok()) return r.error();
+  return kube::tls::ServerCredential::FromFiles(serving_files.dir + "/serving.crt",
+                                                serving_files.dir + "/serving.key",
+                                                std::chrono::milliseconds(100));
+}
+
+kube::Outcome FakeKube::RotateServingCertificate(bool new_ca) {
+  Impl& s = *impl_;
+  if (!s.started || s.serving_files.dir.empty()) {
+    return kube::NewBadRequest("start with rotatable_serving_certificate to rotate");
+  }
+  kube::tls::KeyPair ca;
+  if (new_ca) {
+    auto made = kube::tls::GenerateCA("fakekube-ca-rotated");
+    if (!made.ok()) return made.error();
+    ca = std::move(*made);
+  } else {
+    ca.cert_pem = s.serving_ca.cert_pem;
+    ca.key_pem = s.serving_ca.key_pem;
+  }
+  // The same names as the first certificate (see EnsureCertificates), a new key.
+  kube::tls::CertificateSpec spec;
+  spec.common_name = "kube-apiserver";
+  spec.dns_names = {"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"};
+  spec.ip_addresses = {"127.0.0.1"};
+  if (s.opts.bind_address != "127.0.0.1" && s.opts.bind_address != "0.0.0.0" &&
+      !s.opts.bind_address.empty() &&
+      std::isdigit(static_cast<unsigned char>(s.opts.bind_address[0]))) {
+    spec.ip_addresses.push_back(s.opts.bind_address);
+  }
+  auto srv = kube::tls::GenerateSigned(ca, spec);
+  if (!srv.ok()) return srv.error();
+  s.serving = std::move(*srv);
+  s.serving_ca = std::move(ca);
+  if (auto r = s.WriteServingFiles(); !r.ok()) return r;
+  if (!s.credential->ReloadIfChanged()) {
+    return kube::NewInternalError("the new serving certificate was not loaded");
+  }
+  return kube::Ok{};
+}
+
 kube::Outcome FakeKube::Start() {
   Impl& s = *impl_;
   if (s.started) return kube::Ok{};
@@ -1029,8 +1120,10 @@ kube::Outcome FakeKube::Start() {
   auto pems = kube::tls::PemToDer(s.admin.cert_pem);
   if (!pems.ok() || pems->empty()) return kube::NewInternalError("admin certificate");
   s.admin_cert_der = pems->front();
-  auto cred = kube::tls::ServerCredential::FromPem(s.serving.cert_pem + s.serving_ca.cert_pem,
-                                                   s.serving.key_pem);
+  auto cred = s.opts.rotatable_serving_certificate
+                  ? s.RotatableCredential()
+                  : kube::tls::ServerCredential::FromPem(s.serving.cert_pem + s.serving_ca.cert_pem,
+                                                         s.serving.key_pem);
   if (!cred.ok()) return cred.error();
   s.credential = cred.value();
 

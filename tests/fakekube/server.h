@@ -66,6 +66,9 @@ struct FakeKubeOptions {
   Store::Options store;  // data_file above overrides store.data_file when set
   ResourceHandler::Options handler;
   std::string version = "v1.32.0";  // gitVersion of /version
+  // Serve the certificate from files in a private temporary directory so that
+  // RotateServingCertificate() can replace it while connections stay open.
+  bool rotatable_serving_certificate = false;
 };
 
 // One request as fakekube saw it.
@@ -172,6 +175,12 @@ class FakeKube {
   // Ends every open watch/stream abruptly now (connections closed without the last chunk).
   void DropStreams();
   int open_watches() const;
+  // Certificate rotation (needs FakeKubeOptions::rotatable_serving_certificate): a new serving
+  // certificate (new key, same names) for new connections, signed by the same CA or by a new one
+  // (ca_pem() then returns the new CA: copy it, the reference changes). Established connections
+  // keep the certificate they were opened with. Call from a test thread, not concurrently with
+  // ca_pem()/WriteKubeconfig().
+  kube::Outcome RotateServingCertificate(bool new_ca);
   // The namespace controller (null when disabled or not started).
   NamespaceController* namespace_controller();
 

@@ -2,14 +2,15 @@
 // Table rows, watch events and upstream error Status bodies. Input: mode byte, then the body.
 //
 // Invariants: an object is translated (and so shown to the app side) only when it belongs to
-// this cluster, and the result never names a control-plane name of ours; items, rows and watch
-// events give the same answer (error, drop, or the same JSON) whether the DOM-free fast path
-// (proxy/fast_translate.h) handles them or the DOM path does.
+// this cluster, and the result never names a control-plane name of ours; single-object
+// responses, items, rows and watch events give the same answer (error, drop, or the same JSON)
+// whether the DOM-free fast path (proxy/fast_translate.h) handles them or the DOM path does.
 #include <cstdint>
 #include <string>
 
 #include "fuzz_util.h"
 #include "kube/json.h"
+#include "proxy/fast_translate.h"
 #include "proxy/translator.h"
 
 namespace json = kube::json;
@@ -45,11 +46,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool keep = mode & 0x40;
   switch (mode % 6) {
     case 0: {
+      // A whole response document; for single objects the proxy takes the DOM-free path first
+      // (fast::TranslateObject): it must decline, or agree with TranslateDocument exactly.
+      std::string fast_out;
+      const proxy::fast::Outcome o = proxy::fast::TranslateObject(t, body, fast_out);
       auto doc = json::Parse(body);
-      if (!doc) return 0;
+      if (!doc) {
+        FUZZ_CHECK(o == proxy::fast::Outcome::kFallback, std::string(body));
+        return 0;
+      }
       auto owner = t.Owner(*doc);
-      (void)t.TranslateDocument(*doc, keep);
-      (void)owner;
+      const bool translated = t.TranslateDocument(*doc, keep);
+      if (o != proxy::fast::Outcome::kFallback) {
+        const std::string kind(json::GetString(*doc, "kind"));
+        FUZZ_CHECK(kind != "Status" && kind != "Table", std::string(body));
+        FUZZ_CHECK(translated == (o == proxy::fast::Outcome::kTranslated), std::string(body));
+        FUZZ_CHECK(translated == owner.has_value(), std::string(body));
+        if (translated) {
+          FUZZ_CHECK(Normalized(fast_out) == Normalized(json::Serialize(*doc)), std::string(body));
+        }
+      }
       break;
     }
     case 1: {

@@ -248,6 +248,8 @@ def translate_response():
     out.append(b(4, j(t["columnDefinitions"]), b"\0", j(t["rows"][0])))
     out.append(b(0x44, b"\0", j(t["rows"][0])))
     out += [b(5, j(status)), b(0x45, j(conflict)), b(5, "not json"), b(5, "")]
+    # Single-object responses (the DOM-free path first): another cluster's, long names, metadata only.
+    out += [b(0, j(theirs)), b(0x40, j(long)), b(0, j(pom)), b(0x80, j(stored("x", "y")))]
     return out
 
 

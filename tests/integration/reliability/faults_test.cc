@@ -272,6 +272,73 @@ TEST_F(FaultsTest, UntrustedControlPlaneCertificateIs503) {
   EXPECT_EQ(env_->Do("GET", "/apis/" + kGroupVersion).status, 200);
 }
 
+// The control plane's serving certificate rotates while the connector runs.
+// (a) A new leaf from the same CA: the connection the connector has pooled keeps working (an
+// established TLS session is not verified again) and new connections verify the new leaf.
+// (b) A certificate from a new CA: connections opened before keep working; once they are gone a
+// new connection fails verification and every request is a prompt 503 Status naming the
+// certificate failure (never a hang, a 500, or a request sent unverified). The connector reads
+// the control-plane kubeconfig's CA at start only (docs/security.md, "Trust anchors"): updating
+// the file is not enough, a restart with the new CA recovers.
+TEST_F(FaultsTest, ControlPlaneCertificateRotation) {
+  Env::Config config;
+  config.rotatable_control_plane_certificate = true;
+  Start(config);
+  ASSERT_FALSE(HasFatalFailure());
+  const std::string handshakes = "mcp_connector_upstream_handshakes_total";
+  ASSERT_EQ(env_->Do("GET", ClaimsPath("team-a")).status, 200);
+  const double before = env_->Metric(handshakes);
+  ASSERT_GE(before, 1);
+
+  // (a) Same CA, new leaf.
+  ASSERT_TRUE(env_->cp->RotateServingCertificate(false).ok());
+  auto r = env_->Do("GET", ClaimsPath("team-a"));
+  EXPECT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(env_->Metric(handshakes), before) << "the pooled connection is reused";
+  // Three requests at once (held in the control plane) need new connections: they verify.
+  env_->cp->AddFault(DelayFault("GET", ControlPlaneClaimsPath(), 500ms));
+  std::vector<std::future<HttpResponse>> parallel;
+  for (int i = 0; i < 3; ++i) {
+    parallel.push_back(
+        std::async(std::launch::async, [&] { return env_->Do("GET", ClaimsPath("team-a")); }));
+  }
+  for (auto& f : parallel) {
+    auto p = f.get();
+    EXPECT_EQ(p.status, 200) << p.body;
+  }
+  env_->cp->ClearFaults();
+  EXPECT_GE(env_->Metric(handshakes), before + 2) << "new connections to the new certificate";
+
+  // (b) A new CA.
+  ASSERT_TRUE(env_->cp->RotateServingCertificate(true).ok());
+  r = env_->Do("GET", ClaimsPath("team-a"));
+  EXPECT_EQ(r.status, 200) << "a pooled connection still works: " << r.body;
+  // The control plane drops every connection (as a restarting API server does).
+  ASSERT_TRUE(env_->cp->SetRefuseConnections(true).ok());
+  ASSERT_TRUE(env_->cp->SetRefuseConnections(false).ok());
+  env_->cp->ClearRequests();
+  auto start = Clock::now();
+  r = env_->Do("GET", ClaimsPath("team-a"));
+  EXPECT_LT(Clock::now() - start, 5s);
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(r.Reason(), "ServiceUnavailable");
+  EXPECT_THAT(r.Message(), HasSubstr("certificate"));
+  auto create = env_->Do("POST", ClaimsPath("team-a"), ClaimJson("rotated", "team-a"));
+  EXPECT_EQ(create.status, 503) << create.body;
+  EXPECT_TRUE(env_->cp->Requests().empty()) << "nothing reached an unverified control plane";
+  // The kubeconfig now names the new CA: not reloaded while running...
+  ASSERT_TRUE(env_->cp->WriteKubeconfig(env_->dir + "/cp.kubeconfig").ok());
+  std::this_thread::sleep_for(1500ms);
+  r = env_->Do("GET", ClaimsPath("team-a"));
+  EXPECT_EQ(r.status, 503) << r.body;
+  // ...a restart recovers.
+  env_->StopConnector();
+  env_->StartConnector(env_->BaseOptions());
+  ASSERT_FALSE(HasFatalFailure());
+  r = env_->Do("GET", ClaimsPath("team-a"));
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
 TEST_F(FaultsTest, ServingCertificateRotation) {
   Start(Env::WithoutConnector());
   ASSERT_FALSE(HasFatalFailure());

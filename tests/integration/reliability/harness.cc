@@ -469,6 +469,7 @@ void Env::Start() {
 
   fakekube::FakeKubeOptions cpo;
   cpo.fixtures_dir = fixtures;
+  cpo.rotatable_serving_certificate = config_.rotatable_control_plane_certificate;
   cp = std::make_unique<fakekube::FakeKube>(cpo);
   ASSERT_TRUE(cp->Start().ok());
   ASSERT_TRUE(

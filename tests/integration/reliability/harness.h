@@ -143,6 +143,9 @@ class Env {
     // The app cluster's authorization policy (fakekube YAML); default: masters + "alice".
     std::string policy;
     bool start_connector = true;
+    // The control plane serves its certificate from files so that a test can rotate it
+    // (FakeKube::RotateServingCertificate).
+    bool rotatable_control_plane_certificate = false;
   };
   explicit Env(Config config);
   static Config Tweaked(std::function<void(apiserver::Options&)> tweak) {

@@ -8,6 +8,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <atomic>
+
 #include "apiserver/reviewers.h"
 #include "kube/json.h"
 #include "kube/rest_client.h"
@@ -108,6 +110,51 @@ TEST_F(SecretsTokenReviewerTest, AuthenticatesThroughTheAppClusterDespiteTheReda
   auto unknown = Review("nobody-has-this-token");
   ASSERT_TRUE(unknown.ok()) << unknown.error().message;
   EXPECT_FALSE(unknown->has_value());
+}
+
+// RestClient wipes a sensitive request body once it is written (or has failed): the hook sees
+// the request's own buffer, all zeroes, for the TokenReview (it carries the token) and never for
+// other requests.
+std::atomic<int> wiped_bodies{0};
+std::atomic<bool> wiped_all_zero{true};
+std::atomic<size_t> wiped_size{0};
+void OnSensitiveBodyWiped(std::string_view body) {
+  wiped_bodies.fetch_add(1);
+  wiped_size.store(body.size());
+  if (body.find_first_not_of('\0') != std::string_view::npos) wiped_all_zero.store(false);
+}
+
+TEST_F(SecretsTokenReviewerTest, TheRequestBodyIsWipedOnceWritten) {
+  kube::SetSensitiveBodyWipedHookForTesting(&OnSensitiveBodyWiped);
+  struct Unhook {
+    ~Unhook() { kube::SetSensitiveBodyWipedHookForTesting(nullptr); }
+  } unhook;
+  const std::string token = "bob-token-0123456789";
+  auto r = Review(token);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r->has_value());
+  EXPECT_EQ(wiped_bodies.load(), 1);
+  EXPECT_EQ(wiped_size.load(), BuildTokenReviewBody(token).size());
+  EXPECT_TRUE(wiped_all_zero.load());
+  // A request that is not marked sensitive is left alone.
+  std::optional<kube::Result<json::Document>> list;
+  auto get = [](std::shared_ptr<kube::RestClient> c,
+                std::optional<kube::Result<json::Document>>* o) -> boost::asio::awaitable<void> {
+    std::string path = "/api/v1/namespaces";
+    std::string body = R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"x"}})";
+    auto r = co_await c->Create(std::move(path), std::move(body));
+    o->emplace(std::move(r));
+  };
+  boost::asio::co_spawn(ctx_, get(client_, &list), boost::asio::use_future).get();
+  ASSERT_TRUE(list && list->ok());
+  EXPECT_EQ(wiped_bodies.load(), 1);
+  // A review that fails (the app cluster refuses connections) wipes it too.
+  client_->CloseIdle();
+  ASSERT_TRUE(app_->SetRefuseConnections(true).ok());
+  auto failed = Review(token);
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(wiped_bodies.load(), 2);
+  EXPECT_TRUE(wiped_all_zero.load());
 }
 
 }  // namespace

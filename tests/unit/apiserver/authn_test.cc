@@ -1,4 +1,5 @@
 #include "apiserver/authn.h"
+#include "apiserver/reviewers.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -431,7 +432,7 @@ TEST(AuthenticationConfigMap, ParsesKubeKeys) {
 }
 
 TEST(TokenReview, BuildsAndParses) {
-  auto body = BuildTokenReview("tok");
+  auto body = BuildTokenReviewBody("tok");
   auto doc = kube::json::Parse(body);
   ASSERT_TRUE(doc);
   EXPECT_EQ(kube::json::GetString(*doc, "kind"), "TokenReview");
@@ -446,6 +447,26 @@ TEST(TokenReview, BuildsAndParses) {
   auto no = ParseTokenReviewResponse(R"({"status":{"authenticated":false}})");
   ASSERT_TRUE(no.ok());
   EXPECT_FALSE(no->has_value());
+}
+
+// The bearer token is overwritten in the request's own buffer before the field is removed.
+TEST(WipeCredentialHeaders, ZeroesEveryAuthorizationValueInPlace) {
+  kube::http::Headers h;
+  h.Add("Accept", "application/json");
+  h.Add("Authorization", "Bearer a-long-enough-token-to-live-on-the-heap");
+  h.Add("authorization", "Basic dXNlcjpwYXNz");
+  std::vector<std::pair<const char*, size_t>> values;
+  for (const auto& [name, value] : h) {
+    if (kube::http::EqualsIgnoreCase(name, "Authorization")) {
+      values.emplace_back(value.data(), value.size());
+    }
+  }
+  ASSERT_EQ(values.size(), 2u);
+  WipeCredentialHeaders(h);
+  for (const auto& [data, size] : values) {
+    EXPECT_EQ(std::string(data, size), std::string(size, '\0'));
+  }
+  EXPECT_EQ(*h.Get("Accept"), "application/json");
 }
 
 }  // namespace

@@ -2,9 +2,15 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <glog/logging.h>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/system/system_error.hpp>
 
+#include <mutex>
 #include <stdexcept>
 
 #include "kube/json.h"
@@ -154,6 +160,138 @@ TEST(HandlerChain, PanicBecomes500Status) {
     co_await ctx.w.Send(200, {}, "fine");
   };
   EXPECT_EQ(f.Do("GET", "/apis").status, 200);
+}
+
+// Collects ERROR (and worse) log lines while it lives.
+class ErrorLogs : public google::LogSink {
+ public:
+  ErrorLogs() { google::AddLogSink(this); }
+  ~ErrorLogs() override { google::RemoveLogSink(this); }
+  void send(google::LogSeverity severity, const char*, const char*, int, const std::tm*,
+            const char* message, size_t len) override {
+    if (severity < google::GLOG_ERROR) return;
+    std::lock_guard lock(mu_);
+    lines_.emplace_back(message, len);
+  }
+  std::vector<std::string> lines() {
+    std::lock_guard lock(mu_);
+    return lines_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> lines_;
+};
+
+// A handler unwinding because its connection is being cut (asio's operation_aborted) is not a
+// panic: no ERROR, no 500 written, nothing counted; the error propagates to the session.
+TEST(HandlerChain, CancellationErrorIsNotAPanic) {
+  Fixture f;
+  f.route = [](RequestContext&) -> asio::awaitable<void> {
+    throw boost::system::system_error(asio::error::operation_aborted);
+    co_return;
+  };
+  ErrorLogs logs;
+  auto req = MakeRequest("GET", "/apis/k8s.starter.org/v1alpha1/namespaces/a/kubernetesclusters");
+  req.headers.Add("Authorization", "Bearer alice");
+  FakeWriter w;
+  EXPECT_THROW(RunCo([&]() -> asio::awaitable<void> { co_await f.chain->Serve(req, w); }),
+               boost::system::system_error);
+  EXPECT_FALSE(w.sent) << w.status << " " << w.body;
+  EXPECT_THAT(logs.lines(), ::testing::IsEmpty());
+  EXPECT_THAT(f.metrics->Render(), ::testing::Not(HasSubstr("code=\"500\"")));
+  EXPECT_EQ(f.metrics->inflight.load(), 0);
+}
+
+// A handler that gives up on a response whose body has started (the control plane's list broke)
+// throws kube::http::AbortResponse: no 500, no ERROR log, the request is counted, and the
+// exception reaches the server, which cuts the connection without ending the body.
+TEST(HandlerChain, AnAbortedResponseIsCountedAndRethrownNotAPanic) {
+  Fixture f;
+  f.route = [](RequestContext& ctx) -> asio::awaitable<void> {
+    co_await ctx.w.WriteHeader(200, {}, std::nullopt);
+    co_await ctx.w.Write("{\"items\":[");
+    throw kube::http::AbortResponse();
+  };
+  ErrorLogs logs;
+  auto req = MakeRequest("GET", "/apis/k8s.starter.org/v1alpha1/namespaces/a/kubernetesclusters");
+  req.headers.Add("Authorization", "Bearer alice");
+  FakeWriter w;
+  EXPECT_THROW(RunCo([&]() -> asio::awaitable<void> { co_await f.chain->Serve(req, w); }),
+               kube::http::AbortResponse);
+  EXPECT_EQ(w.status, 200);
+  EXPECT_EQ(w.body, "{\"items\":[");
+  EXPECT_FALSE(w.finished);
+  EXPECT_THAT(logs.lines(), ::testing::IsEmpty());
+  EXPECT_THAT(f.metrics->Render(), HasSubstr("code=\"200\""));
+  EXPECT_THAT(f.metrics->Render(), ::testing::Not(HasSubstr("code=\"500\"")));
+  EXPECT_EQ(f.metrics->inflight.load(), 0);
+}
+
+// The request timeout after the body has started: a 504 can no longer be sent, and finishing the
+// body would pass a cut-off list for a complete one, so the response is aborted.
+TEST(HandlerChain, TimeoutAfterTheBodyStartedAbortsTheResponse) {
+  ChainOptions o;
+  o.request_timeout = std::chrono::milliseconds(50);
+  Fixture f(o);
+  f.route = [](RequestContext& ctx) -> asio::awaitable<void> {
+    co_await ctx.w.WriteHeader(200, {}, std::nullopt);
+    co_await ctx.w.Write("{\"items\":[");
+    co_await Sleep(std::chrono::seconds(5));
+    co_await ctx.w.Write("]}");
+  };
+  auto req = MakeRequest("GET", "/apis/k8s.starter.org/v1alpha1/namespaces/a/kubernetesclusters");
+  req.headers.Add("Authorization", "Bearer alice");
+  FakeWriter w;
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_THROW(RunCo([&]() -> asio::awaitable<void> { co_await f.chain->Serve(req, w); }),
+               kube::http::AbortResponse);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+  EXPECT_EQ(w.status, 200);
+  EXPECT_EQ(w.body, "{\"items\":[");  // nothing after the deadline, no 504 body appended
+  EXPECT_FALSE(w.finished);
+}
+
+// The end of the shutdown grace period: the session emits a terminal cancellation into the
+// coroutine running the chain while the handler awaits (here a timer; in production the control
+// plane). The request unwinds at once and quietly, for requests under the timeout filter and
+// for watches (no timeout filter) alike.
+TEST(HandlerChain, TerminalCancellationEndsTheRequestQuietly) {
+  for (std::string target : {"/apis/k8s.starter.org/v1alpha1/namespaces/a/kubernetesclusters",
+                             "/apis/k8s.starter.org/v1alpha1/namespaces/a/kubernetesclusters"
+                             "?watch=1"}) {
+    SCOPED_TRACE(target);
+    Fixture f;
+    f.route = [](RequestContext& ctx) -> asio::awaitable<void> {
+      co_await Sleep(std::chrono::seconds(10));
+      co_await ctx.w.Send(200, {}, "late");
+    };
+    ErrorLogs logs;
+    auto req = MakeRequest("GET", target);
+    req.headers.Add("Authorization", "Bearer alice");
+    FakeWriter w;
+    asio::io_context ctx;
+    asio::cancellation_signal cut;
+    std::exception_ptr err;
+    bool done = false;
+    asio::co_spawn(ctx, f.chain->Serve(req, w),
+                   asio::bind_cancellation_slot(cut.slot(), [&](std::exception_ptr e) {
+                     err = e;
+                     done = true;
+                   }));
+    asio::steady_timer t(ctx, std::chrono::milliseconds(50));
+    t.async_wait([&](boost::system::error_code) { cut.emit(asio::cancellation_type::terminal); });
+    auto start = std::chrono::steady_clock::now();
+    ctx.run();
+    EXPECT_TRUE(done);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+    EXPECT_TRUE(err) << "the cancellation must reach the session";
+    EXPECT_FALSE(w.sent) << w.status << " " << w.body;
+    EXPECT_THAT(logs.lines(), ::testing::IsEmpty());
+    EXPECT_THAT(f.metrics->Render(), ::testing::Not(HasSubstr("code=\"500\"")));
+    EXPECT_EQ(f.metrics->inflight.load(), 0);
+    EXPECT_EQ(f.metrics->open_watches.load(), 0);
+  }
 }
 
 TEST(HandlerChain, TimeoutIs504ForNonLongRunning) {

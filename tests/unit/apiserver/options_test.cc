@@ -17,6 +17,27 @@ TEST(Options, Defaults) {
   EXPECT_EQ(o.secure_port, 8443);
   EXPECT_EQ(o.max_requests_inflight, 400);
   EXPECT_EQ(o.request_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(o.io_threads, 2);
+}
+
+TEST(Options, IoThreads) {
+  Options o;
+  bool help = false;
+  ASSERT_FALSE(ParseOptions({"--io-threads", "1"}, o, help).has_value());
+  EXPECT_EQ(o.io_threads, 1);
+  ASSERT_FALSE(ParseOptions({"--io-threads=64"}, o, help).has_value());
+  EXPECT_EQ(o.io_threads, 64);
+  for (const char* bad : {"--io-threads=0", "--io-threads=65", "--io-threads=-1"}) {
+    Options p;
+    auto err = ParseOptions({bad}, p, help);
+    ASSERT_TRUE(err.has_value()) << bad;
+    EXPECT_THAT(*err, HasSubstr("must be 1..64")) << bad;
+    EXPECT_THAT(*err, HasSubstr("for flag --io-threads")) << bad;
+    EXPECT_EQ(p.io_threads, 2) << bad;
+  }
+  EXPECT_THAT(*ParseOptions({"--io-threads=two"}, o, help), HasSubstr("invalid value \"two\""));
+  EXPECT_THAT(*ParseOptions({"--io-threads=2x"}, o, help), HasSubstr("invalid value"));
+  EXPECT_THAT(*ParseOptions({"--io-threads"}, o, help), HasSubstr("needs an argument"));
 }
 
 TEST(Options, ParsesEveryForm) {
@@ -76,6 +97,7 @@ TEST(Options, HelpListsEveryFlag) {
                         "--max-watches",
                         "--request-timeout",
                         "--shutdown-grace-period",
+                        "--io-threads N",
                         "--v "}) {
     EXPECT_THAT(h, HasSubstr(f));
   }

@@ -1,6 +1,7 @@
 #include "kube/http_server.h"
 
 #include <gtest/gtest.h>
+#include <gmock/gmock.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -17,6 +18,7 @@
 namespace kube::testing {
 namespace {
 
+using http::AbortResponse;
 using http::Headers;
 using http::Request;
 using http::ResponseWriter;
@@ -310,6 +312,42 @@ TEST_F(HttpServerTest, HandlerThatThrowsGets500AndTheServerSurvives) {
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->reason, "InternalError");
   EXPECT_EQ(MustDo(*client, Get("/echo")).status, 200);
+}
+
+// kube::http::AbortResponse: the body is cut (no final chunk, the connection closes), so the
+// client can tell a cut-off list from a complete one; before the header nothing is sent at all.
+TEST_F(HttpServerTest, AnAbortedResponseIsCutWithoutItsLastChunk) {
+  Route("/abort", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.WriteHeader(200, Headers(), std::nullopt);
+    co_await w.Write("{\"items\":[");
+    throw AbortResponse();
+  });
+  Route("/abort-early", [](Request&, ResponseWriter&) -> asio::awaitable<void> {
+    throw AbortResponse();
+    co_return;
+  });
+  Route("/echo", EchoHandler);
+  StartServer();
+  auto read_all = [&](const std::string& path) {
+    RawTlsClient raw(port_);
+    asio::write(raw.s, asio::buffer("GET " + path + " HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string got;
+    char buf[4096];
+    boost::system::error_code ec;
+    while (!ec) {
+      size_t n = raw.s.read_some(asio::buffer(buf), ec);
+      got.append(buf, n);
+    }
+    return got;
+  };
+  std::string cut = read_all("/abort");
+  EXPECT_THAT(cut, ::testing::StartsWith("HTTP/1.1 200"));
+  EXPECT_THAT(cut, ::testing::HasSubstr("{\"items\":["));
+  EXPECT_THAT(cut, ::testing::Not(::testing::HasSubstr("\r\n0\r\n\r\n")));  // no last chunk
+  EXPECT_EQ(read_all("/abort-early"), "");                                  // no 500, nothing
+  EXPECT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
+  auto client = Client();
+  EXPECT_EQ(MustDo(*client, Get("/echo")).status, 200);  // the server is fine
 }
 
 TEST_F(HttpServerTest, GracefulShutdownFinishesInFlightAndEndsStreams) {

@@ -246,3 +246,22 @@ TEST(NamingValidationTest, CausesMakeKubesInvalidStatus) {
 
 }  // namespace
 }  // namespace naming
+
+namespace naming {
+namespace {
+
+TEST(HashedNameTest, IsTheControlPlaneSchemeWithAnyPrefix) {
+  const std::string cluster = "00000000-0000-0000-0000-000000000000";
+  EXPECT_EQ(HashedName("claim-", "my-bucket", "test", cluster), "claim-c603e518969b413e");
+  EXPECT_EQ(HashedName("nxr-", "my-bucket", "test", cluster),
+            ControlPlaneName(Kind::kNamespacedXR, "my-bucket", "test", cluster));
+  // The connection-secret names: same hash of the secret's name, namespace and cluster.
+  EXPECT_EQ(HashedName("conn-", "my-bucket", "test", cluster), "conn-c603e518969b413e");
+  // A long input (beyond the stack buffer) hashes the same way as the fast path.
+  const std::string long_name(253, 'a');
+  EXPECT_EQ(HashedName("claim-", long_name, "test", cluster),
+            ControlPlaneName(Kind::kClaim, long_name, "test", cluster));
+}
+
+}  // namespace
+}  // namespace naming

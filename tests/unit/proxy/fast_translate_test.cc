@@ -1,7 +1,7 @@
-// The DOM-free translation of list items, Table rows and watch events (proxy/fast_translate.h)
-// against the DOM path it replaces: over generated objects of many shapes, the fast path either
-// declines (kFallback) or gives the same JSON (compared after a parse + re-serialize) and the same
-// keep/drop decision. Typical objects must take the fast path.
+// The DOM-free translation of single objects, list items, Table rows and watch events
+// (proxy/fast_translate.h) against the DOM path it replaces: over generated objects of many shapes,
+// the fast path either declines (kFallback) or gives the same JSON (compared after a parse +
+// re-serialize) and the same keep/drop decision. Typical objects must take the fast path.
 #include "proxy/fast_translate.h"
 
 #include <gtest/gtest.h>
@@ -30,7 +30,17 @@ std::string Quoted(std::string_view s) {
   return json::Serialize(json::Str(s, d.GetAllocator()));
 }
 
-enum class Entry { kItem, kRow, kEvent };
+// What the proxy's buffered reply does with a 2xx body without the fast path: parse (500 when
+// malformed), TranslateDocument (404 when not this cluster's), serialize.
+kube::Result<std::optional<std::string>> DocumentDom(const Translator& t, std::string_view text,
+                                                     bool keep) {
+  auto doc = json::Parse(text);
+  if (!doc) return kube::NewInternalError("invalid response from the control plane");
+  if (!t.TranslateDocument(*doc, keep)) return std::optional<std::string>();
+  return std::optional<std::string>(json::Serialize(*doc));
+}
+
+enum class Entry { kItem, kRow, kEvent, kObject };
 
 struct Counts {
   int translated = 0, dropped = 0, fallback = 0;
@@ -58,6 +68,12 @@ fast::Outcome Check(const Translator& t, Entry entry, std::string_view text,
       o = fast::TranslateWatchEvent(t, text, out);
       dom = t.TranslateWatchEventDom(text, keep);
       pub = t.TranslateWatchEvent(text, keep);
+      break;
+    case Entry::kObject:
+      // A single-object response: the DOM path is the proxy's (parse, TranslateDocument).
+      o = fast::TranslateObject(t, text, out);
+      dom = DocumentDom(t, text, keep);
+      pub = dom;
       break;
   }
   // The public entry point behaves exactly like the DOM path.
@@ -281,6 +297,83 @@ TEST(FastTranslate, GeneratedItemsMatchTheDomPath) {
   EXPECT_GT(c.translated, 500);
   EXPECT_GT(c.dropped, 60);
   EXPECT_EQ(c.fallback, 0);
+}
+
+TEST(FastTranslate, GeneratedSingleObjectsMatchTheDomPath) {
+  const Translator t = MakeTranslator();
+  const Translator xrs = MakeTranslator(kCluster, Kind::kNamespacedXR);
+  Gen g(9);
+  Counts c;
+  for (int i = 0; i < 1000; ++i) {
+    switch (Check(i % 7 == 0 ? xrs : t, Entry::kObject, g.Claim(), {}, g.Coin())) {
+      case fast::Outcome::kTranslated:
+        ++c.translated;
+        break;
+      case fast::Outcome::kDropped:
+        ++c.dropped;
+        break;
+      case fast::Outcome::kFallback:
+        ++c.fallback;
+        break;
+    }
+    if (::testing::Test::HasFailure()) break;
+  }
+  EXPECT_GT(c.translated, 500);
+  EXPECT_GT(c.dropped, 60);
+  EXPECT_EQ(c.fallback, 0);
+}
+
+TEST(FastTranslate, SingleObjectResponses) {
+  const Translator t = MakeTranslator();
+  std::string out;
+  // Typical objects (full and PartialObjectMetadata) take the fast path.
+  const std::string mine = StoredClaim("my-bucket", "test");
+  ASSERT_EQ(Check(t, Entry::kObject, mine), fast::Outcome::kTranslated);
+  ASSERT_EQ(fast::TranslateObject(t, mine, out), fast::Outcome::kTranslated);
+  auto doc = json::Parse(out);
+  ASSERT_TRUE(doc.has_value()) << out;
+  EXPECT_EQ(json::GetString(*json::Find(*doc, "metadata"), "name"), "my-bucket");
+  EXPECT_EQ(json::GetString(*json::Find(*doc, "metadata"), "namespace"), "test");
+  EXPECT_EQ(out.find("mcp-connector.upbound.io"), std::string::npos) << out;
+  const std::string meta_only =
+      R"({"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":)" +
+      json::Serialize(*json::Find(Parse(mine), "metadata")) + "}";
+  EXPECT_EQ(Check(t, Entry::kObject, meta_only), fast::Outcome::kTranslated);
+  // Never another cluster's object, nor one whose labels were copied onto another name, nor
+  // one outside the claim namespace, nor one without metadata.
+  EXPECT_EQ(Check(t, Entry::kObject, StoredClaim("my-bucket", "test", kOtherCluster)),
+            fast::Outcome::kDropped);
+  std::string forged = mine;
+  forged.replace(forged.find(Cp("my-bucket", "test")), Cp("my-bucket", "test").size(),
+                 Cp("other", "test"));
+  EXPECT_EQ(Check(t, Entry::kObject, forged), fast::Outcome::kDropped);
+  std::string elsewhere = mine;
+  elsewhere.replace(elsewhere.find(R"("namespace":"claims")"), 20, R"("namespace":"other1")");
+  EXPECT_EQ(Check(t, Entry::kObject, elsewhere), fast::Outcome::kDropped);
+  EXPECT_EQ(Check(t, Entry::kObject, R"({"kind":"KubernetesCluster","spec":{}})"),
+            fast::Outcome::kDropped);
+  EXPECT_EQ(Check(t, Entry::kObject, R"({"kind":"KubernetesCluster","metadata":null})"),
+            fast::Outcome::kDropped);
+  // Whole documents of other kinds are the DOM path's: Status (a delete's success), Table, List.
+  const std::string list = R"({"kind":"KubernetesClusterList","metadata":{},"items":[)" + mine +
+                           "," + StoredClaim("x", "test", kOtherCluster) + "]}";
+  const std::string cases[] = {
+      R"({"kind":"Status","apiVersion":"v1","status":"Success","details":{"name":"x"}})",
+      R"({"kind":"Status","status":"Success"})",
+      R"({"kind":"Table","columnDefinitions":[],"rows":[{"cells":["x"],"object":)" + mine + "]}",
+      list,
+      R"({"kind":"PartialObjectMetadataList","items":[]})",
+      R"({"kind":"List","items":[]})",
+      R"({"kind":"Status","kind":"KubernetesCluster","metadata":{}})",  // duplicate kind
+      mine.substr(0, mine.size() - 1),
+      "[" + mine + "]",
+      "null",
+      "",
+  };
+  for (const std::string& text : cases) {
+    EXPECT_EQ(fast::TranslateObject(t, text, out), fast::Outcome::kFallback) << text;
+    Check(t, Entry::kObject, text);
+  }
 }
 
 TEST(FastTranslate, GeneratedRowsAndEventsMatchTheDomPath) {

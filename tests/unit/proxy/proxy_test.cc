@@ -32,8 +32,9 @@ namespace asio = boost::asio;
 struct Upstream {
   int status = 200;
   std::string body;
-  std::vector<std::string> chunks;  // for Stream(); body used when empty
-  bool hang = false;                // Stream(): after the chunks, never end (until cancelled)
+  std::vector<std::string> chunks;     // for Stream(); body used when empty
+  bool hang = false;                   // Stream(): after the chunks, never end (until cancelled)
+  std::optional<kube::Status> broken;  // Stream(): after the chunks, the stream breaks
   std::optional<kube::Status> transport_error;
   std::string content_type = "application/json";
 };
@@ -48,6 +49,7 @@ class FakeStream : public kube::ResponseStream {
   const kube::http::Headers& headers() const override { return headers_; }
   asio::awaitable<kube::Result<std::string_view>> Read() override {
     if (next_ < u_.chunks.size()) co_return std::string_view(u_.chunks[next_++]);
+    if (u_.broken) co_return *u_.broken;
     if (u_.hang) {
       timer_.expires_after(std::chrono::hours(1));
       co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
@@ -107,6 +109,7 @@ class RecordingWriter : public kube::http::ResponseWriter {
   std::string body;
   std::vector<std::string> writes;
   bool finished = false;
+  bool aborted = false;  // the handler threw kube::http::AbortResponse
   std::function<void(RecordingWriter&)> on_write;
 
   asio::awaitable<bool> WriteHeader(int s, kube::http::Headers h,
@@ -175,7 +178,11 @@ class ProxyTest : public ::testing::Test {
     asio::co_spawn(
         ctx_,
         [&]() -> asio::awaitable<void> {
-          co_await proxy_->Serve(*req, *w, *info, Claims(), Kind::kClaim);
+          try {
+            co_await proxy_->Serve(*req, *w, *info, Claims(), Kind::kClaim);
+          } catch (const kube::http::AbortResponse&) {
+            w->aborted = true;
+          }
           done = true;
         },
         asio::detached);
@@ -235,6 +242,32 @@ TEST_F(ProxyTest, GetOfAnotherClustersObjectIs404ForTheUsersName) {
   EXPECT_EQ(json::GetString(d, "message"),
             "kubernetesclusters.k8s.starter.org \"my-bucket\" not found");
   EXPECT_THAT(w->body, Not(HasSubstr("claim-")));
+}
+
+TEST_F(ProxyTest, GetAnswersAreTheSameWithAndWithoutTheFastPath) {
+  // An ordinary object takes the DOM-free path, one with an exponent in a number the DOM path:
+  // the user sees the same translation either way.
+  for (std::string_view count : {"3", "3e0"}) {
+    const std::string spec =
+        R"({"parameters":{"nodeCount":)" + std::string(count) +
+        R"(},"writeConnectionSecretToRef":{"name":"conn-1","namespace":"claims"}})";
+    const std::string stored = StoredClaim(
+        "my-bucket", "test", kCluster,
+        R"("annotations":{"mcp-connector.upbound.io/connection-secret-name":"kc","team":"a"})",
+        spec);
+    client_->respond = [&](const kube::RestRequest&) { return Ok(stored); };
+    auto w = Serve("GET", kBase + "/namespaces/test/kubernetesclusters/my-bucket");
+    EXPECT_EQ(w->status, 200) << count;
+    json::Document d = BodyOf(*w);
+    EXPECT_EQ(json::GetString(d["metadata"], "name"), "my-bucket") << count;
+    EXPECT_EQ(json::GetString(d["metadata"], "namespace"), "test") << count;
+    EXPECT_EQ(json::GetString(d["metadata"]["annotations"], "team"), "a") << count;
+    EXPECT_EQ(json::GetString(d["spec"]["writeConnectionSecretToRef"], "name"), "kc") << count;
+    EXPECT_EQ(json::GetString(d["spec"]["writeConnectionSecretToRef"], "namespace"), "test");
+    EXPECT_EQ(d["spec"]["parameters"]["nodeCount"].GetDouble(), 3.0) << count;
+    EXPECT_THAT(w->body, Not(HasSubstr("mcp-connector"))) << count;
+    EXPECT_THAT(w->body, Not(HasSubstr("claim-"))) << count;
+  }
 }
 
 TEST_F(ProxyTest, UpstreamNotFoundNamesTheUsersObject) {
@@ -310,6 +343,32 @@ TEST_F(ProxyTest, ListIsScopedStreamedAndFiltered) {
   EXPECT_EQ(json::GetString(d["items"][0]["metadata"], "name"), "a");
   EXPECT_EQ(json::GetString(d["items"][1]["metadata"], "name"), "c");
   EXPECT_EQ(json::GetString(d["metadata"], "continue"), "tok");
+}
+
+// A list the control plane cuts short (its stream breaks, or it ends mid-document) must never
+// reach the user as a complete one: the response is aborted, not finished.
+TEST_F(ProxyTest, AListCutShortIsAbortedNeverFinished) {
+  std::string list = ListOf({StoredClaim("a", "test"), StoredClaim("c", "test")});
+  for (bool breaks : {true, false}) {
+    SCOPED_TRACE(breaks ? "stream breaks" : "stream ends mid-document");
+    client_->respond = [&](const kube::RestRequest&) {
+      Upstream u;
+      u.chunks.push_back(list.substr(0, list.size() - 40));
+      if (breaks) u.broken = kube::NewServiceUnavailable("reading response body: stream truncated");
+      return u;
+    };
+    auto w = Serve("GET", kBase + "/namespaces/test/kubernetesclusters");
+    EXPECT_EQ(w->status, 200);  // the header was sent before the body broke
+    EXPECT_TRUE(w->aborted);
+    EXPECT_FALSE(w->finished);
+    EXPECT_FALSE(BodyOf(*w).IsObject()) << "a truncated list must not parse: " << w->body;
+  }
+  // The same list whole is finished normally.
+  client_->respond = [&](const kube::RestRequest&) { return Ok(list); };
+  auto w = Serve("GET", kBase + "/namespaces/test/kubernetesclusters");
+  EXPECT_FALSE(w->aborted);
+  EXPECT_TRUE(w->finished);
+  EXPECT_EQ(BodyOf(*w)["items"].Size(), 2u);
 }
 
 TEST_F(ProxyTest, HostileSelectorIs400AndNothingIsAsked) {
