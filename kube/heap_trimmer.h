@@ -24,7 +24,7 @@ namespace kube {
 
 struct HeapTrimOptions {
   std::chrono::milliseconds period{std::chrono::seconds(10)};
-  size_t min_free_bytes = 16u << 20;  // below this, trimming is not worth an arena walk
+  size_t min_free_bytes = 4u << 20;  // below this, trimming is not worth an arena walk
 };
 
 struct HeapStats {

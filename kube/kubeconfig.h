@@ -27,7 +27,7 @@ struct ClusterConfig {
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);  // TCP + TLS handshake
   size_t max_idle_connections = 128;  // kept-alive connections in the pool
   // Connections being established at once (0: no limit); see kube/dial_gate.h.
-  size_t max_concurrent_dials = 32;
+  size_t max_concurrent_dials = 128;
 };
 
 // Spaces control plane API URL:
