@@ -167,6 +167,10 @@ const std::vector<Flag>& Flags() {
       {"request-timeout", "DURATION",
        "Deadline of a non-long-running request; beyond it 504 Timeout (default 60s).",
        [](Options& o, std::string_view v) { return SetDuration(o.request_timeout, v); }},
+      {"watch-start-timeout", "DURATION",
+       "Deadline for the control plane to accept a watch (connection and response head; never "
+       "less than --request-timeout); the stream itself has none (default 60s).",
+       [](Options& o, std::string_view v) { return SetDuration(o.watch_start_timeout, v); }},
       {"shutdown-grace-period", "DURATION",
        "After SIGTERM, how long in-flight requests get to finish before exit (default 25s).",
        [](Options& o, std::string_view v) { return SetDuration(o.shutdown_grace_period, v); }},

@@ -53,6 +53,8 @@ struct Options {
   int max_requests_inflight = 400;
   int max_watches = 4096;
   std::chrono::milliseconds request_timeout{std::chrono::seconds(60)};
+  // A watch's start (control-plane connection and response head); never less than the above.
+  std::chrono::milliseconds watch_start_timeout{std::chrono::seconds(60)};
   std::chrono::milliseconds shutdown_grace_period{std::chrono::seconds(25)};
   std::chrono::milliseconds shutdown_delay{std::chrono::seconds(0)};  // readyz fails, still serving
   // Per connection: the request head must arrive within this (slow clients are closed), and a

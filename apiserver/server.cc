@@ -410,6 +410,7 @@ kube::Result<uint16_t> ConnectorServer::Start() {
   pc.claim_namespace = o.claim_namespace;
   pc.control_plane = m.proxy_control_plane;
   pc.request_timeout = o.request_timeout;
+  pc.watch_start_timeout = o.watch_start_timeout;
   m.proxy = std::make_shared<proxy::Proxy>(pc);
 
   RouterOptions ro;

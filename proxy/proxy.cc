@@ -5,6 +5,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <algorithm>
 #include <variant>
 
 #include "kube/rest_client.h"
@@ -336,6 +337,7 @@ asio::awaitable<void> Exchange::Watch() {
     q->Set("includeObject", "Metadata");
   kube::RestRequest watch = Upstream("GET", tr_.CollectionPath(), *q);
   watch.long_running = true;  // behind ordinary requests when dials queue (kube/dial_gate.h)
+  watch.timeout = std::max(config_.request_timeout, config_.watch_start_timeout);
   auto stream = co_await config_.control_plane->Stream(std::move(watch));
   if (!stream.ok()) co_return co_await SendStatus(w_, stream.error());
   std::unique_ptr<kube::ResponseStream> s = std::move(*stream);

@@ -33,6 +33,11 @@ struct Config {
   std::shared_ptr<kube::RestClient> control_plane;
   // Deadline for a non-watch request (whole response for get/create/...; headers for lists).
   std::chrono::milliseconds request_timeout{std::chrono::seconds(30)};
+  // Deadline for a watch's start: the upstream connection and the response head. A watch is
+  // long-running (kube-apiserver puts no deadline on it at all), and after a control-plane
+  // outage every watch re-establishes at once, each needing a new connection; that herd must
+  // not be cut at the short request deadline. The stream itself never times out.
+  std::chrono::milliseconds watch_start_timeout{std::chrono::seconds(60)};
   // Attempts to resolve metadata.generateName before giving up (409 AlreadyExists retries).
   int generate_name_attempts = 5;
 };

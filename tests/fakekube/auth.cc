@@ -1,5 +1,6 @@
 #include "tests/fakekube/auth.h"
 
+#include <glog/logging.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -213,7 +214,23 @@ kube::Result<Policy> ParsePolicy(std::string_view text) {
   return policy;
 }
 
-Authenticator::Authenticator(AuthnConfig config) : config_(std::move(config)) {}
+namespace {
+std::shared_ptr<const kube::tls::ClientCertificateVerifier> VerifierFor(const std::string& ca_pem) {
+  if (ca_pem.empty()) return nullptr;
+  auto v = kube::tls::ClientCertificateVerifier::Create(ca_pem);
+  if (!v.ok()) {
+    LOG(WARNING) << "fakekube: client CA not usable, certificates are refused: "
+                 << v.error().message;
+    return nullptr;
+  }
+  return *v;
+}
+}  // namespace
+
+Authenticator::Authenticator(AuthnConfig config)
+    : requestheader_verifier_(VerifierFor(config.requestheader_ca_pem)),
+      client_verifier_(VerifierFor(config.client_ca_pem)),
+      config_(std::move(config)) {}
 
 void Authenticator::AddToken(StaticToken token) {
   std::lock_guard lock(mu_);
@@ -249,15 +266,13 @@ kube::Result<UserInfo> Authenticator::Authenticate(const kube::http::Request& re
     }
     // Other schemes (basic) are not configured: the header is ignored, as kube does.
   }
-  AuthnConfig config;
-  {
-    std::lock_guard lock(mu_);
-    config = config_;
-  }
+  // The CAs and allowed names never change after construction; only tokens and anonymous do.
+  const AuthnConfig& config = config_;
   if (!req.peer_certificates_der.empty()) {
     if (!config.requestheader_ca_pem.empty()) {
-      auto peer = kube::tls::VerifyClientCertificate(req.peer_certificates_der,
-                                                     config.requestheader_ca_pem);
+      auto peer = requestheader_verifier_
+                      ? requestheader_verifier_->Verify(req.peer_certificates_der)
+                      : kube::Result<kube::tls::PeerIdentity>(kube::NewUnauthorized("bad CA"));
       if (peer.ok() && (config.requestheader_allowed_names.empty() ||
                         Contains(config.requestheader_allowed_names, peer->common_name))) {
         auto user = req.headers.Get("X-Remote-User");
@@ -279,8 +294,9 @@ kube::Result<UserInfo> Authenticator::Authenticate(const kube::http::Request& re
       }
     }
     if (!config.client_ca_pem.empty()) {
-      auto peer =
-          kube::tls::VerifyClientCertificate(req.peer_certificates_der, config.client_ca_pem);
+      auto peer = client_verifier_
+                      ? client_verifier_->Verify(req.peer_certificates_der)
+                      : kube::Result<kube::tls::PeerIdentity>(kube::NewUnauthorized("bad CA"));
       if (peer.ok()) {
         UserInfo u;
         u.name = peer->common_name;
@@ -292,7 +308,12 @@ kube::Result<UserInfo> Authenticator::Authenticate(const kube::http::Request& re
       return unauthorized;
     }
   }
-  if (!config.anonymous) return unauthorized;
+  bool anonymous;
+  {
+    std::lock_guard lock(mu_);
+    anonymous = config_.anonymous;
+  }
+  if (!anonymous) return unauthorized;
   UserInfo anon;
   anon.name = std::string(kAnonymousUser);
   anon.groups = {std::string(kUnauthenticatedGroup)};

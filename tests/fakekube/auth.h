@@ -16,6 +16,7 @@
 #include "kube/http.h"
 #include "kube/result.h"
 #include "kube/status.h"
+#include "kube/tls.h"
 
 namespace fakekube {
 
@@ -112,6 +113,11 @@ class Authenticator {
   void SetAnonymous(bool enabled);
 
  private:
+  // Built once from the configured CAs (they never change): a chain is verified once, then
+  // answered from the verifier's cache, so fakekube is not the bottleneck of a benchmark.
+  // Null when the CA is not configured or does not parse (every certificate is then refused).
+  std::shared_ptr<const kube::tls::ClientCertificateVerifier> requestheader_verifier_;
+  std::shared_ptr<const kube::tls::ClientCertificateVerifier> client_verifier_;
   mutable std::mutex mu_;
   AuthnConfig config_;
 };

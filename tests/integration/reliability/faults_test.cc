@@ -166,6 +166,51 @@ TEST_F(FaultsTest, SlowControlPlaneGives504WithinTheRequestTimeout) {
   env_->cp->ClearFaults();
 }
 
+// A watch is long-running: its start (connection and response head) has its own, longer budget,
+// so a re-establishing herd slower than --request-timeout is not cut with 504; past that
+// budget it is a 504 like any other request.
+TEST_F(FaultsTest, SlowWatchStartHasItsOwnDeadline) {
+  Start(Env::Tweaked([](apiserver::Options& o) {
+    o.request_timeout = 1s;
+    o.watch_start_timeout = 4s;
+  }));
+  ASSERT_FALSE(HasFatalFailure());
+  ASSERT_EQ(env_->Do("POST", ClaimsPath("team-a"), ClaimJson("w1", "team-a")).status, 201);
+  fakekube::Fault slow_watch = DelayFault("GET", ControlPlaneClaimsPath(), 2500ms);
+  slow_watch.verb = "watch";
+  int id = env_->cp->AddFault(slow_watch);
+  {
+    auto c = env_->NewClient();
+    ASSERT_TRUE(c->Connect()) << c->error();
+    auto start = Clock::now();
+    ASSERT_TRUE(c->SendRaw(c->BuildRequest("GET", ClaimsPath("team-a") + "?watch=true", "", {})));
+    auto head = c->ReadHead(10s);
+    EXPECT_EQ(head.status, 200) << "a watch slower to start than --request-timeout was cut";
+    EXPECT_GE(Clock::now() - start, 2400ms);
+    auto first = c->NextEvent(10s);
+    ASSERT_TRUE(first.has_value());
+    EXPECT_THAT(*first, HasSubstr("\"name\":\"w1\""));
+  }
+  // Ordinary requests keep the short deadline.
+  env_->cp->RemoveFault(id);
+  int get_id = env_->cp->AddFault(DelayFault("GET", ControlPlaneClaimsPath(), 2500ms));
+  auto start = Clock::now();
+  EXPECT_EQ(env_->Do("GET", ClaimsPath("team-a")).status, 504);
+  EXPECT_LT(Clock::now() - start, 2s);
+  env_->cp->RemoveFault(get_id);
+  // Past the watch budget: 504 Timeout, within it.
+  slow_watch.delay = 8s;
+  env_->cp->AddFault(slow_watch);
+  start = Clock::now();
+  auto r = env_->Do("GET", ClaimsPath("team-a") + "?watch=true", "", {}, {}, 10s);
+  auto took = Clock::now() - start;
+  EXPECT_EQ(r.status, 504) << r.body;
+  EXPECT_EQ(r.Reason(), "Timeout");
+  EXPECT_GE(took, 3900ms);
+  EXPECT_LT(took, 6s);
+  env_->cp->ClearFaults();
+}
+
 TEST_F(FaultsTest, ControlPlane5xxPassThrough) {
   Start();
   ASSERT_FALSE(HasFatalFailure());

@@ -17,6 +17,7 @@ TEST(Options, Defaults) {
   EXPECT_EQ(o.secure_port, 8443);
   EXPECT_EQ(o.max_requests_inflight, 400);
   EXPECT_EQ(o.request_timeout, std::chrono::seconds(60));
+  EXPECT_EQ(o.watch_start_timeout, std::chrono::seconds(60));
   EXPECT_EQ(o.io_threads, 2);
 }
 
@@ -46,6 +47,7 @@ TEST(Options, ParsesEveryForm) {
   auto err = ParseOptions(
       {"--secure-port=0", "--bind-address", "127.0.0.1", "--cluster-id=abc",
        "--max-requests-inflight", "3", "--request-timeout=1m30s", "--shutdown-grace-period=500ms",
+       "--watch-start-timeout=2m",
        "--insecure-skip-tls-verify", "--requestheader-allowed-names=front-proxy-client, aggregator",
        "-v=4", "--claim-namespace", "claims"},
       o, help);
@@ -55,6 +57,7 @@ TEST(Options, ParsesEveryForm) {
   EXPECT_EQ(o.cluster_id, "abc");
   EXPECT_EQ(o.max_requests_inflight, 3);
   EXPECT_EQ(o.request_timeout, std::chrono::seconds(90));
+  EXPECT_EQ(o.watch_start_timeout, std::chrono::minutes(2));
   EXPECT_EQ(o.shutdown_grace_period, std::chrono::milliseconds(500));
   EXPECT_TRUE(o.insecure_skip_tls_verify);
   EXPECT_THAT(*o.requestheader_allowed_names, ElementsAre("front-proxy-client", "aggregator"));
@@ -96,6 +99,7 @@ TEST(Options, HelpListsEveryFlag) {
                         "--max-requests-inflight",
                         "--max-watches",
                         "--request-timeout",
+                        "--watch-start-timeout",
                         "--shutdown-grace-period",
                         "--io-threads N",
                         "--v "}) {
