@@ -299,7 +299,10 @@ kube::Result<uint16_t> ConnectorServer::Start() {
 
   auto cp_cfg = ControlPlaneConfig(o);
   if (!cp_cfg.ok()) return cp_cfg.error();
-  const kube::ClusterConfig proxy_cp_cfg = *cp_cfg;
+  kube::ClusterConfig proxy_cp_cfg = *cp_cfg;
+  // The proxy's requests run on the server's io threads, each with its own io_context: their
+  // upstream connections stay on the thread that uses them.
+  proxy_cp_cfg.pool_per_caller_context = true;
   auto cp = kube::RestClient::Create(cex, std::move(*cp_cfg));
   if (!cp.ok()) return cp.error();
   m.control_plane = *cp;

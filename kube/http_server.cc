@@ -47,7 +47,8 @@ namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 namespace ssl = boost::asio::ssl;
 using tcp = asio::ip::tcp;
-using StrandExecutor = asio::any_io_executor;  // a strand per connection
+// A connection's executor: its home io_context, run by one thread (serialised like a strand).
+using StrandExecutor = asio::any_io_executor;
 using TcpStream = beast::tcp_stream;
 using TlsStream = tls::Stream;  // OpenSSL on the socket: no Asio copy buffers, no BIO pair
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
@@ -119,6 +120,15 @@ std::string EndpointString(const tcp::endpoint& ep) {
 
 // ------------------------------------------------------------------------------------------------
 
+// An io thread's io_context. Shutdown() destroys the pending handlers (as the destructor does)
+// while the context stays allocated, so the contexts can be emptied one by one before any is
+// freed: a handler of one may still own a socket of another.
+class IoContext : public asio::io_context {
+ public:
+  IoContext() : asio::io_context(1) {}
+  void Shutdown() { shutdown(); }
+};
+
 class SessionBase : public std::enable_shared_from_this<SessionBase> {
  public:
   virtual ~SessionBase() = default;
@@ -132,9 +142,14 @@ class SessionBase : public std::enable_shared_from_this<SessionBase> {
 struct Server::Impl {
   ServerOptions opts;
   Handler handler;
-  std::unique_ptr<asio::io_context> ioc;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  // One single-threaded io_context per io thread (the worker-per-thread model of nginx and
+  // Envoy): a connection lives on one of them for its whole life, so its I/O completions never
+  // hop threads. A shared multi-threaded io_context cost ~6 context switches per proxied GET
+  // instead of ~2 (bench/README.md, workload 1). The acceptor lives on the first.
+  std::vector<std::unique_ptr<IoContext>> iocs;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::vector<std::thread> threads;
+  size_t next_ioc = 0;  // round robin; touched only by the accept loop
   std::optional<tcp::acceptor> acceptor;
   std::optional<StrandExecutor> accept_strand;
 
@@ -743,8 +758,9 @@ class Session final : public SessionBase, public ResponseWriter {
 
 asio::awaitable<void> Server::Impl::AcceptLoop() {
   while (true) {
-    auto strand = asio::make_strand(*ioc);
-    auto [ec, socket] = co_await acceptor->async_accept(strand, kTuple);
+    // The connection's home: its io_context serves it from one thread, so no strand is needed.
+    asio::any_io_executor home = iocs[next_ioc++ % iocs.size()]->get_executor();
+    auto [ec, socket] = co_await acceptor->async_accept(home, kTuple);
     if (ec == asio::error::operation_aborted || stopping.load()) co_return;
     if (ec) {
       // Out of file descriptors (or similar): back off instead of spinning.
@@ -788,20 +804,25 @@ Server::Server(ServerOptions options, Handler handler) : impl_(std::make_shared<
   impl_->opts = std::move(options);
   impl_->handler = std::move(handler);
   int threads = std::max(1, impl_->opts.io_threads);
-  impl_->ioc = std::make_unique<asio::io_context>(threads);
-  impl_->work.emplace(impl_->ioc->get_executor());
+  for (int i = 0; i < threads; ++i) {
+    impl_->iocs.push_back(std::make_unique<IoContext>());
+    impl_->work.push_back(asio::make_work_guard(*impl_->iocs.back()));
+  }
 }
 
 Server::~Server() {
   if (!impl_->shut_down && impl_->acceptor) Shutdown(std::chrono::milliseconds(0));
-  impl_->work.reset();
-  impl_->ioc->stop();
+  impl_->work.clear();
+  for (auto& ioc : impl_->iocs) ioc->stop();
   for (auto& t : impl_->threads) t.join();
   impl_->threads.clear();
   // Destroy pending handlers (and coroutine frames) while Impl is still alive.
   impl_->acceptor.reset();
   impl_->accept_strand.reset();  // executors must not outlive their io_context
-  impl_->ioc.reset();
+  // Pending handlers of one context may hold sockets of another (a pooled upstream connection):
+  // every context is shut down (its handlers destroyed) before any is freed.
+  for (auto& ioc : impl_->iocs) ioc->Shutdown();
+  impl_->iocs.clear();
 }
 
 namespace {
@@ -824,7 +845,7 @@ Result<uint16_t> Server::Start() {
   auto address = asio::ip::make_address(impl_->opts.bind_address, ec);
   if (ec) return NewBadRequest("invalid bind address " + impl_->opts.bind_address);
   tcp::endpoint ep(address, impl_->opts.port);
-  impl_->accept_strand.emplace(asio::make_strand(*impl_->ioc));
+  impl_->accept_strand.emplace(asio::make_strand(*impl_->iocs.front()));
   impl_->acceptor.emplace(*impl_->accept_strand);
   auto& acc = *impl_->acceptor;
   acc.open(ep.protocol(), ec);
@@ -839,9 +860,9 @@ Result<uint16_t> Server::Start() {
   port_ = acc.local_endpoint().port();
   Impl* impl = impl_.get();
   asio::co_spawn(*impl_->accept_strand, impl->AcceptLoop(), asio::detached);
-  int threads = std::max(1, impl_->opts.io_threads);
-  for (int i = 0; i < threads; ++i) {
-    impl_->threads.emplace_back([impl] { impl->ioc->run(); });
+  for (auto& ioc : impl_->iocs) {
+    asio::io_context* c = ioc.get();
+    impl_->threads.emplace_back([c] { c->run(); });
   }
   LOG(INFO) << "serving " << (impl_->opts.tls ? "HTTPS" : "HTTP") << " on "
             << impl_->opts.bind_address << ":" << port_;
@@ -888,6 +909,6 @@ size_t Server::open_connections() const { return impl_->open_connections.load();
 size_t Server::active_streams() const { return impl_->active_streams.load(); }
 uint64_t Server::total_connections() const { return impl_->total_connections.load(); }
 uint64_t Server::total_requests() const { return impl_->total_requests.load(); }
-asio::any_io_executor Server::executor() const { return impl_->ioc->get_executor(); }
+asio::any_io_executor Server::executor() const { return impl_->iocs.front()->get_executor(); }
 
 }  // namespace kube::http

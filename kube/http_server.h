@@ -1,6 +1,7 @@
 // The HTTP front end: TLS (or plain, for tests) HTTP/1.1 with Boost.Beast and C++20 coroutines,
 // serving kube::http::Handler. HTTP/1.1 details stay in http_server.cc so an HTTP/2 front end can
-// sit beside it. Each connection runs on its own strand.
+// sit beside it. Each io thread runs its own io_context; a connection stays on one of them
+// (round robin at accept), so a request's I/O never hops threads.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -63,8 +64,9 @@ class Server {
   uint64_t total_connections() const;
   uint64_t total_requests() const;
 
-  // The server's io_context executor (multi-threaded when io_threads > 1; make a strand for
-  // your own state). Valid for the Server's lifetime; a RestClient may share it.
+  // The first io thread's io_context executor (single-threaded). Valid for the Server's
+  // lifetime; a RestClient may share it (ClusterConfig::pool_per_caller_context keeps each
+  // pooled connection on the io thread of the request that uses it).
   boost::asio::any_io_executor executor() const;
 
   struct Impl;  // implementation detail (http_server.cc)

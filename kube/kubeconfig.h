@@ -28,6 +28,12 @@ struct ClusterConfig {
   size_t max_idle_connections = 128;  // kept-alive connections in the pool
   // Connections being established at once (0: no limit); see kube/dial_gate.h.
   size_t max_concurrent_dials = 128;
+  // A new connection's socket lives on the executor of the request that opens it, and an idle
+  // connection is handed only to a request running on that same execution context: with one
+  // io_context per io thread (kube/http_server.h), a request's upstream I/O stays on its thread.
+  // The callers' contexts must outlive the client's pooled connections. Off: sockets live on
+  // the executor given to RestClient::Create.
+  bool pool_per_caller_context = false;
 };
 
 // Spaces control plane API URL:

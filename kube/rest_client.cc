@@ -2,8 +2,10 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/execution/context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -141,6 +143,7 @@ struct Conn {
   std::optional<beast::tcp_stream> plain;
   beast::flat_buffer buffer;
   bool reused = false;
+  const void* home = nullptr;  // the execution context its socket lives on
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
   void Close() {
@@ -266,25 +269,39 @@ class RestClientImpl final : public RestClient,
  private:
   friend class ResponseStreamImpl;
 
-  std::unique_ptr<Conn> TakeIdle() {
+  // The execution context a request runs on (its pooled connections' home).
+  static const void* ContextOf(const asio::any_io_executor& ex) {
+    return &asio::query(ex, asio::execution::context);
+  }
+
+  // The most recently pooled idle connection whose home is `home` (any, when null).
+  std::unique_ptr<Conn> TakeIdle(const void* home) {
     while (true) {
       std::unique_ptr<Conn> c;
       {
         std::lock_guard<std::mutex> lock(pool_mu_);
-        if (idle_.empty()) return nullptr;
-        c = std::move(idle_.back());
-        idle_.pop_back();
+        for (size_t i = idle_.size(); i-- > 0;) {
+          if (home != nullptr && idle_[i]->home != home) continue;
+          c = std::move(idle_[i]);
+          idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+          break;
+        }
+        if (!c) return nullptr;
       }
       if (!c->Stale()) return c;
       c->Close();
     }
   }
 
-  asio::awaitable<Result<std::unique_ptr<Conn>>> Connect(Clock::time_point deadline);
+  asio::awaitable<Result<std::unique_ptr<Conn>>> Connect(asio::any_io_executor ex,
+                                                         Clock::time_point deadline);
   asio::awaitable<Result<std::unique_ptr<Conn>>> Acquire(bool fresh, bool long_running,
                                                          Clock::time_point deadline) {
+    asio::any_io_executor caller = co_await asio::this_coro::executor;
+    asio::any_io_executor ex = cfg_.pool_per_caller_context ? caller : ex_;
+    const void* home = cfg_.pool_per_caller_context ? ContextOf(ex) : nullptr;
     if (!fresh) {
-      if (auto c = TakeIdle()) {
+      if (auto c = TakeIdle(home)) {
         reused_.fetch_add(1, std::memory_order_relaxed);
         co_return std::move(c);
       }
@@ -295,7 +312,9 @@ class RestClientImpl final : public RestClient,
       DialGate& gate;
       ~Slot() { gate.Leave(); }
     } slot{dial_gate_};
-    co_return co_await Connect(deadline);
+    auto c = co_await Connect(ex, deadline);
+    if (c.ok()) (*c)->home = home;
+    co_return c;
   }
 
   // The request head, including credentials. Wiped by the caller after use.
@@ -336,9 +355,10 @@ class RestClientImpl final : public RestClient,
   std::atomic<uint64_t> requests_{0}, handshakes_{0}, reused_{0}, transport_errors_{0};
 };
 
-asio::awaitable<Result<std::unique_ptr<Conn>>> RestClientImpl::Connect(Clock::time_point deadline) {
+asio::awaitable<Result<std::unique_ptr<Conn>>> RestClientImpl::Connect(
+    asio::any_io_executor ex, Clock::time_point deadline) {
   auto c = std::make_unique<Conn>();
-  beast::tcp_stream stream(ex_);
+  beast::tcp_stream stream(ex);
   boost::system::error_code ec;
   auto addr = asio::ip::make_address(url_.host, ec);
   if (!ec) {
@@ -348,7 +368,7 @@ asio::awaitable<Result<std::unique_ptr<Conn>>> RestClientImpl::Connect(Clock::ti
     auto [cec] = co_await stream.async_connect(tcp::endpoint(addr, port), kTuple);
     ec = cec;
   } else {
-    tcp::resolver resolver(ex_);
+    tcp::resolver resolver(ex);
     auto [rec, results] = co_await resolver.async_resolve(url_.host, url_.port, kTuple);
     if (rec) co_return Unreachable("resolving " + url_.host, rec);
     stream.expires_at(deadline);

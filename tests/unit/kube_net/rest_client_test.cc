@@ -413,6 +413,48 @@ TEST_F(RestClientTest, PoolReusesConnectionsForAnswersOfEveryKind) {
   EXPECT_EQ(server_->open_connections(), st.handshakes);
 }
 
+// With pool_per_caller_context (the proxy's client: one io_context per server io thread), a
+// connection is opened on the caller's executor and reused only by callers on that context, so
+// a request's upstream I/O never leaves its thread; without it, one pool serves every caller.
+TEST_F(RestClientTest, PoolPerCallerContextKeepsConnectionsOnTheirThread) {
+  Route("/ok", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.Send(200, Headers(), "{\"kind\":\"Thing\"}");
+  });
+  StartServer();
+  IoThread other;
+  auto run_on = [](IoThread& t, std::shared_ptr<RestClient> c,
+                   std::thread::id* ran_on) -> bool {
+    return t.Run([](std::shared_ptr<RestClient> c, std::thread::id* ran_on) -> asio::awaitable<bool> {
+      RestRequest req;
+      req.path = "/ok";
+      auto r = co_await c->Do(std::move(req));
+      *ran_on = std::this_thread::get_id();
+      co_return r.ok() && r->status == 200;
+    }(std::move(c), ran_on));
+  };
+  for (bool per_context : {true, false}) {
+    ClusterConfig cfg = Config();
+    cfg.pool_per_caller_context = per_context;
+    auto client = Client(cfg);
+    std::thread::id a, b;
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE(run_on(io_, client, &a));
+      ASSERT_TRUE(run_on(other, client, &b));
+    }
+    EXPECT_NE(a, b);
+    auto st = client->stats();
+    EXPECT_EQ(st.requests, 20u);
+    if (per_context) {
+      EXPECT_EQ(st.handshakes, 2u) << "one connection per caller context";
+      EXPECT_EQ(st.idle_connections, 2u);
+    } else {
+      EXPECT_EQ(st.handshakes, 1u) << "one pool for every caller";
+      EXPECT_EQ(st.idle_connections, 1u);
+    }
+    client->CloseIdle();
+  }
+}
+
 TEST_F(RestClientTest, ManyConcurrentStreamsAndLeakFreeTeardown) {
   Route("/watch", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
     co_await w.WriteHeader(200, Headers(), std::nullopt);
