@@ -186,10 +186,10 @@ const std::vector<Flag>& Flags() {
        "A keep-alive connection with no request in progress is closed after this (default 90s).",
        [](Options& o, std::string_view v) { return SetDuration(o.idle_connection_timeout, v); }},
       {"io-threads", "N",
-       "Threads running the HTTPS server, 1..64 (default 2). Requests are light and wait mostly "
-       "on the control plane, so 2 threads serve thousands of requests per second; 1 costs the "
-       "least CPU per request (no hand-offs between threads); raise it only with more than 2 "
-       "CPUs and large LISTs (Table conversion and TLS are CPU-bound).",
+       "Threads running the HTTPS server, 1..64 (default 2); each serves its own connections. "
+       "Requests are light and wait mostly on the control plane, so 2 threads serve thousands "
+       "of requests per second; raise it only with more than 2 CPUs and large LISTs (Table "
+       "conversion and TLS are CPU-bound).",
        [](Options& o, std::string_view v) { return SetInt(o.io_threads, v, 1, 64); }},
       {"v", "LEVEL", "Log verbosity (2: access log; 4: debug).",
        [](Options& o, std::string_view v) { return SetInt(o.verbosity, v, 0); }},

@@ -62,10 +62,10 @@ struct Options {
   std::chrono::milliseconds read_header_timeout{std::chrono::seconds(32)};
   std::chrono::milliseconds idle_connection_timeout{std::chrono::seconds(90)};
 
-  // Threads of the HTTPS server's io_context. 2 by default: one thread can keep serving while
-  // the other does CPU-bound work (a large LIST's translation, TLS handshakes), without paying
-  // for more hand-offs between threads than a 2-CPU pod can use. kube-apiserver uses GOMAXPROCS
-  // (all CPUs); set this to the pod's CPU limit when it is larger than 2.
+  // Threads of the HTTPS server, each with its own io_context and connections. 2 by default:
+  // one thread can keep serving while the other does CPU-bound work (a large LIST's
+  // translation, TLS handshakes). kube-apiserver uses GOMAXPROCS (all CPUs); set this to the
+  // pod's CPU limit when it is larger than 2.
   int io_threads = 2;
 
   int verbosity = 0;  // -v

@@ -389,10 +389,11 @@ kube::Result<uint16_t> ConnectorServer::Start() {
       std::make_shared<Authorizer>(NewAccessReviewer(m.app, std::chrono::seconds(10)), ao);
 
   // The HTTPS server (its io threads start at the end of Start) comes before the proxy: the
-  // proxy's control-plane client lives on the same io threads, so a request is served by one
-  // thread from the caller's bytes to the control plane's answer and back, without a hand-off
-  // to the client thread and back for every upstream read and write (two context switches
-  // each; bench/README.md "Workload 1"). Discovery and authorization keep the client thread.
+  // proxy's control-plane client lives on the same io threads (each upstream connection on the
+  // thread of the request using it), so a request is served by one thread from the caller's
+  // bytes to the control plane's answer and back, without a hand-off to another thread for
+  // any upstream read or write (bench/README.md "Workload 1"). Discovery and authorization keep
+  // the client thread.
   kube::http::ServerOptions so;
   so.bind_address = o.bind_address;
   so.port = static_cast<uint16_t>(o.secure_port);

@@ -15,10 +15,10 @@ cmake --build "$build_dir" -j "$jobs"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:detect_stack_use_after_return=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/hack/lsan.supp}
-# A test that fails is run once more: a failure that does not repeat is reported by ctest and
-# in the issue notes (known: the leak checks of tests/integration/reliability under heavy load),
-# but does not hide a deterministic failure.
-(cd "$build_dir" && ctest --output-on-failure -j "$jobs" --timeout 600 --repeat until-pass:2 "$@")
+# No retries: a test must pass the first time. (The one known flake, a connection left open
+# at a leak check under load, was a race in kube/http_server.cc, fixed with its regression test
+# SessionTest.ClientClosingAsAStreamEndsIsNotKeptAlive.)
+(cd "$build_dir" && ctest --output-on-failure -j "$jobs" --timeout 600 "$@")
 
 # Every libFuzzer target briefly over its corpus and kept reproducers (issue 8). FUZZ=0 skips.
 if [ "${FUZZ:-1}" != "0" ]; then
