@@ -739,11 +739,12 @@ void WorkloadWatch(const Config& c) {
                 co_await conn->Connect();
                 std::string name = "w-" + std::to_string(i);
                 std::string field = t.app_side ? name : CpName(c, app_ns, name);
-                std::string coll =
-                    t.app_side ? ApiPrefix(c) + "/namespaces/" + app_ns + "/" + c.plural
-                               : ApiPrefix(c) + "/namespaces/" + c.claim_ns + "/" + c.plural;
-                auto req = conn->MakeRequest(
-                    http::verb::get, coll + "?watch=1&fieldSelector=metadata.name%3D" + field);
+                // To the control plane (direct, nginx) with the label selector the connector
+                // adds upstream, so fakekube does the same work for every target.
+                std::string target = CollectionPath(c, t, app_ns);
+                target += (t.app_side ? "?" : "&");
+                target += "watch=1&fieldSelector=metadata.name%3D" + field;
+                auto req = conn->MakeRequest(http::verb::get, target);
                 co_await http::async_write(conn->stream(), req, asio::use_awaitable);
                 http::response_parser<http::buffer_body> p;
                 p.body_limit(boost::none);
