@@ -44,6 +44,19 @@ enum class Entry { kItem, kRow, kEvent, kObject };
 
 struct Counts {
   int translated = 0, dropped = 0, fallback = 0;
+  void Add(fast::Outcome o) {
+    switch (o) {
+      case fast::Outcome::kTranslated:
+        ++translated;
+        break;
+      case fast::Outcome::kDropped:
+        ++dropped;
+        break;
+      case fast::Outcome::kFallback:
+        ++fallback;
+        break;
+    }
+  }
 };
 
 // Checks one text through both paths; returns the fast outcome.
@@ -280,17 +293,7 @@ TEST(FastTranslate, GeneratedItemsMatchTheDomPath) {
   Counts c;
   for (int i = 0; i < 1000; ++i) {
     const std::string text = g.Claim();
-    switch (Check(i % 7 == 0 ? xrs : t, Entry::kItem, text)) {
-      case fast::Outcome::kTranslated:
-        ++c.translated;
-        break;
-      case fast::Outcome::kDropped:
-        ++c.dropped;
-        break;
-      case fast::Outcome::kFallback:
-        ++c.fallback;
-        break;
-    }
+    c.Add(Check(i % 7 == 0 ? xrs : t, Entry::kItem, text));
     if (::testing::Test::HasFailure()) break;
   }
   // Escapes in label values or annotation keys are fine; only the unusual falls back.
@@ -305,17 +308,7 @@ TEST(FastTranslate, GeneratedSingleObjectsMatchTheDomPath) {
   Gen g(9);
   Counts c;
   for (int i = 0; i < 1000; ++i) {
-    switch (Check(i % 7 == 0 ? xrs : t, Entry::kObject, g.Claim(), {}, g.Coin())) {
-      case fast::Outcome::kTranslated:
-        ++c.translated;
-        break;
-      case fast::Outcome::kDropped:
-        ++c.dropped;
-        break;
-      case fast::Outcome::kFallback:
-        ++c.fallback;
-        break;
-    }
+    c.Add(Check(i % 7 == 0 ? xrs : t, Entry::kObject, g.Claim(), {}, g.Coin()));
     if (::testing::Test::HasFailure()) break;
   }
   EXPECT_GT(c.translated, 500);
@@ -406,11 +399,8 @@ TEST(FastTranslate, GeneratedRowsAndEventsMatchTheDomPath) {
     std::vector<std::pair<std::string, std::string>> ev = {{"type", Quoted(kTypes[g.Pick(4)])},
                                                            {"object", obj}};
     fast::Outcome oe = Check(t, Entry::kEvent, g.Object(ev, g.Coin(20)));
-    for (fast::Outcome x : {o, oe}) {
-      if (x == fast::Outcome::kTranslated) ++c.translated;
-      if (x == fast::Outcome::kDropped) ++c.dropped;
-      if (x == fast::Outcome::kFallback) ++c.fallback;
-    }
+    c.Add(o);
+    c.Add(oe);
     if (::testing::Test::HasFailure()) break;
   }
   EXPECT_GT(c.translated, 600);
