@@ -180,11 +180,14 @@ struct ConnectorServer::Impl {
       if (cert.credential) cert.credential->ReloadIfChanged();
       auto pem = kube::tls::ReadFile(path);
       if (!pem.ok()) continue;
+      {
+        std::lock_guard lock(cert_mu);
+        if (*pem == cert.ca_bundle_pem) continue;  // the usual case: no decoding every second
+      }
       auto der = kube::tls::PemToDer(*pem);
       if (!der.ok() || der->empty()) continue;
       {
         std::lock_guard lock(cert_mu);
-        if (*pem == cert.ca_bundle_pem) continue;
         cert.ca_bundle_pem = *pem;
       }
       LOG(INFO) << "serving CA bundle changed in " << path

@@ -619,9 +619,13 @@ asio::awaitable<Result<RestResponse>> RestClientImpl::Do(RestRequest r) {
 
 class ResponseStreamImpl final : public ResponseStream {
  public:
+  // `bulk`: a body read for throughput (a list), not a long-running trickle (a watch).
   ResponseStreamImpl(std::shared_ptr<RestClientImpl> client, std::unique_ptr<Conn> conn,
-                     std::unique_ptr<bhttp::response_parser<bhttp::buffer_body>> parser)
-      : client_(std::move(client)), conn_(std::move(conn)), parser_(std::move(parser)) {
+                     std::unique_ptr<bhttp::response_parser<bhttp::buffer_body>> parser, bool bulk)
+      : client_(std::move(client)),
+        conn_(std::move(conn)),
+        parser_(std::move(parser)),
+        bulk_(bulk) {
     status_ = static_cast<int>(parser_->get().result_int());
     CopyHeaders(parser_->get(), headers_);
     done_ = parser_->is_done();
@@ -642,6 +646,10 @@ class ResponseStreamImpl final : public ResponseStream {
       if (grow_) chunk_size_ = std::min(chunk_size_ * 2, kStreamChunkMax);
       grow_ = false;
       chunk_ = std::make_unique<char[]>(chunk_size_);
+      // Beast reads at most the read buffer's free capacity (>= 512 bytes) per read: left as the
+      // headers sized it (~1 KB), a 20 MB list took ~40,000 reads, each a trip through the TLS
+      // stream and the parser. A bulk body reads a chunk's worth at a time instead.
+      if (bulk_ && conn_->buffer.capacity() < chunk_size_) conn_->buffer.reserve(chunk_size_);
     }
     while (true) {
       auto& body = parser_->get().body();
@@ -675,6 +683,9 @@ class ResponseStreamImpl final : public ResponseStream {
  private:
   void Finish() {
     done_ = true;
+    // An idle pooled connection keeps no bulk-sized read buffer.
+    if (conn_ && conn_->buffer.capacity() > kStreamChunkMin && conn_->buffer.size() == 0)
+      conn_->buffer.shrink_to_fit();
     if (conn_ && parser_->get().keep_alive()) {
       client_->Release(std::move(conn_));
     } else if (conn_) {
@@ -686,6 +697,7 @@ class ResponseStreamImpl final : public ResponseStream {
   std::shared_ptr<RestClientImpl> client_;
   std::unique_ptr<Conn> conn_;
   std::unique_ptr<bhttp::response_parser<bhttp::buffer_body>> parser_;
+  const bool bulk_;
   std::unique_ptr<char[]> chunk_;
   size_t chunk_size_ = kStreamChunkMin;
   bool grow_ = false;
@@ -701,7 +713,7 @@ asio::awaitable<Result<std::unique_ptr<ResponseStream>>> RestClientImpl::Stream(
   if (!ex.ok()) co_return std::move(ex).error();
   ex->conn->lowest().expires_never();  // the body streams for as long as it takes
   std::unique_ptr<ResponseStream> s = std::make_unique<ResponseStreamImpl>(
-      shared_from_this(), std::move(ex->conn), std::move(ex->parser));
+      shared_from_this(), std::move(ex->conn), std::move(ex->parser), !r.long_running);
   co_return std::move(s);
 }
 

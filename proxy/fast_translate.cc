@@ -113,14 +113,20 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 class Scanner {
  public:
   // False when the text is malformed or unusual (the DOM path decides then).
-  bool Parse(std::string_view text, Shape root) {
+  // With `length`, `text` may go on after the object (a list relay's chunk): the object's
+  // length is stored there; an object cut short by the end of `text` is false, like bad text.
+  bool Parse(std::string_view text, Shape root, size_t* length = nullptr) {
     used_ = 0;
     p_ = text.data();
     end_ = text.data() + text.size();
-    SkipWs();
+    if (length == nullptr) SkipWs();
     if (p_ == end_ || *p_ != '{') return false;
     int child = -1;
     if (!ParseValue(root, 0, &child)) return false;
+    if (length != nullptr) {
+      *length = static_cast<size_t>(p_ - text.data());
+      return child == 0;
+    }
     SkipWs();
     return p_ == end_ && child == 0;
   }
@@ -587,24 +593,31 @@ void WriteObjectTranslated(const Translator& t, const Scanner& s, const ObjectIn
   });
 }
 
-// The object split by `s` (root node 0) translated into `out`.
-Outcome TranslateScannedObject(const Translator& t, const Scanner& s, std::string_view text,
-                               std::string& out) {
+// The object split by `s` (root node 0) translated and appended to `out` (untouched unless
+// kTranslated).
+Outcome AppendScannedObject(const Translator& t, const Scanner& s, std::string_view text,
+                            std::string& out) {
   ObjectInfo info;
   const Outcome o = Inspect(t, s, 0, info);
   if (o != Outcome::kTranslated) return o;
-  out.clear();
-  out.reserve(text.size());
+  out.reserve(out.size() + text.size());
   WriteObjectTranslated(t, s, info, out);
   return Outcome::kTranslated;
 }
 
 }  // namespace
 
-Outcome TranslateItem(const Translator& t, std::string_view text, std::string& out) {
+Outcome AppendItem(const Translator& t, std::string_view text, std::string& out,
+                   size_t* length) {
   Scanner& s = ThreadScanner();
-  if (!s.Parse(text, Shape::kItem)) return Outcome::kFallback;
-  return TranslateScannedObject(t, s, text, out);
+  if (!s.Parse(text, Shape::kItem, length)) return Outcome::kFallback;
+  if (length != nullptr) text = text.substr(0, *length);
+  return AppendScannedObject(t, s, text, out);
+}
+
+Outcome TranslateItem(const Translator& t, std::string_view text, std::string& out) {
+  out.clear();
+  return AppendItem(t, text, out);
 }
 
 Outcome TranslateObject(const Translator& t, std::string_view text, std::string& out) {
@@ -615,21 +628,22 @@ Outcome TranslateObject(const Translator& t, std::string_view text, std::string&
   Strings strings;
   const std::string_view kind = strings.Get(FindMember(s.node(0), "kind")).value_or("");
   if (kind == "Status" || kind == "Table" || kind.ends_with("List")) return Outcome::kFallback;
-  return TranslateScannedObject(t, s, text, out);
+  out.clear();
+  return AppendScannedObject(t, s, text, out);
 }
 
-Outcome TranslateRow(const Translator& t, std::string_view text, const TableColumns& cols,
-                     bool keep_object, std::string& out) {
+Outcome AppendRow(const Translator& t, std::string_view text, const TableColumns& cols,
+                  bool keep_object, std::string& out, size_t* length) {
   Scanner& s = ThreadScanner();
-  if (!s.Parse(text, Shape::kRow)) return Outcome::kFallback;
+  if (!s.Parse(text, Shape::kRow, length)) return Outcome::kFallback;
+  if (length != nullptr) text = text.substr(0, *length);
   const Node& row = s.node(0);
   const Member* object = FindMember(row, "object");
   if (!object || object->child < 0) return Outcome::kDropped;  // no proof, no row
   ObjectInfo info;
   const Outcome o = Inspect(t, s, object->child, info);
   if (o != Outcome::kTranslated) return o;
-  out.clear();
-  out.reserve(text.size());
+  out.reserve(out.size() + text.size());
   ObjectWriter w(out);
   for (const Member& m : row.members) {
     if (&m == object) {
@@ -664,6 +678,12 @@ Outcome TranslateRow(const Translator& t, std::string_view text, const TableColu
   }
   w.Close();
   return Outcome::kTranslated;
+}
+
+Outcome TranslateRow(const Translator& t, std::string_view text, const TableColumns& cols,
+                     bool keep_object, std::string& out) {
+  out.clear();
+  return AppendRow(t, text, cols, keep_object, out);
 }
 
 Outcome TranslateWatchEvent(const Translator& t, std::string_view text, std::string& out) {

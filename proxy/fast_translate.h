@@ -28,6 +28,11 @@ enum class Outcome {
 
 // Translator::TranslateItemText without a DOM. `out` is overwritten.
 Outcome TranslateItem(const Translator& t, std::string_view text, std::string& out);
+// The same, appending to `out`; `out` is unchanged unless kTranslated. With `length`, the item
+// is the object at the start of `text` (no leading whitespace), which may go on after it: on
+// kTranslated and kDropped its length is stored there, and an item cut short is kFallback.
+Outcome AppendItem(const Translator& t, std::string_view text, std::string& out,
+                   size_t* length = nullptr);
 // A single-object response body (get, create, update, patch) without a DOM: the same as
 // Translator::TranslateDocument on it (kDropped where it returns false: the caller answers 404).
 // Status, Table and List documents are kFallback: the DOM path handles them.
@@ -35,6 +40,9 @@ Outcome TranslateObject(const Translator& t, std::string_view text, std::string&
 // Translator::TranslateRowText without a DOM.
 Outcome TranslateRow(const Translator& t, std::string_view text, const TableColumns& cols,
                      bool keep_object, std::string& out);
+// The same, appending to `out` (and `length` as for AppendItem).
+Outcome AppendRow(const Translator& t, std::string_view text, const TableColumns& cols,
+                  bool keep_object, std::string& out, size_t* length = nullptr);
 // Translator::TranslateWatchEvent without a DOM (object events and bookmarks).
 Outcome TranslateWatchEvent(const Translator& t, std::string_view text, std::string& out);
 

@@ -13,11 +13,34 @@ bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 }  // namespace
 
 ListSplitter::ListSplitter(std::vector<std::string> split_keys, MemberFn on_member,
-                           ElementFn on_element, size_t max_value_bytes)
+                           ElementFn on_element, size_t max_value_bytes, TryElementFn try_element)
     : split_keys_(std::move(split_keys)),
       on_member_(std::move(on_member)),
       on_element_(std::move(on_element)),
-      max_(max_value_bytes) {}
+      max_(max_value_bytes),
+      try_element_(std::move(try_element)) {}
+
+bool ListSplitter::TryElement(std::string_view data, size_t& i, std::string& out) {
+  while (i < data.size() && IsSpace(data[i])) ++i;
+  if (i == data.size()) return false;
+  const size_t mark = out.size();
+  if (wrote_element_) out.push_back(',');
+  bool kept = false;
+  const size_t n = try_element_(key_, data.substr(i), out, kept);
+  if (n == 0 || n > max_) {  // not handled here (or over the limit: the usual path says so)
+    out.resize(mark);
+    return false;
+  }
+  peak_ = std::max(peak_, n + key_.size());
+  ++elements_seen_;
+  if (kept) {
+    wrote_element_ = true;
+  } else {
+    out.resize(mark);
+  }
+  i += n;
+  return true;
+}
 
 kube::Outcome ListSplitter::Fail(std::string_view what) {
   state_ = State::kDone;
@@ -32,13 +55,21 @@ size_t ListSplitter::ScanValue(std::string_view data, size_t i) {
     if (i == n) return std::string_view::npos;
   }
   const size_t begin = i;
+  // The value's bytes in [begin, end) of this chunk: the whole value when it began in this chunk
+  // (viewed in place, not copied), else its last part (appended to buf_).
   auto append = [&](size_t end) {
-    if (buf_.size() + (end - begin) > max_) {
+    const size_t total = buf_.size() + (end - begin);
+    if (total > max_) {
       overflow_ = true;
       return;
     }
-    buf_.append(data.data() + begin, end - begin);
-    peak_ = std::max(peak_, buf_.size() + key_.size());
+    peak_ = std::max(peak_, total + key_.size());
+    if (buf_.empty()) {
+      value_ = data.substr(begin, end - begin);
+    } else {
+      buf_.append(data.data() + begin, end - begin);
+      value_ = buf_;
+    }
   };
   while (i < n) {
     if (in_string_) {
@@ -106,6 +137,7 @@ size_t ListSplitter::ScanValue(std::string_view data, size_t i) {
     ++i;
   }
   append(n);
+  if (!overflow_ && buf_.empty()) buf_.assign(value_);  // the value continues in the next chunk
   return std::string_view::npos;
 }
 
@@ -189,13 +221,18 @@ kube::Outcome ListSplitter::Feed(std::string_view data, std::string& out) {
       }
       case State::kValue:
       case State::kElem: {
+        if (state_ == State::kElem && try_element_ && !started_ && buf_.empty() &&
+            TryElement(data, i, out)) {
+          state_ = State::kAfterElem;
+          continue;
+        }
         const size_t end = ScanValue(data, i);
         if (overflow_) return Fail("an object exceeds the size limit");
         if (syntax_error_) return Fail("unbalanced brackets");
         if (end == std::string_view::npos) return kube::Ok{};
         i = end;
         if (state_ == State::kValue) {
-          auto r = on_member_(key_, buf_);
+          auto r = on_member_(key_, value_);
           if (!r.ok()) {
             state_ = State::kDone;
             return std::move(r).error();
@@ -211,19 +248,22 @@ kube::Outcome ListSplitter::Feed(std::string_view data, std::string& out) {
           state_ = State::kAfterValue;
         } else {
           ++elements_seen_;
-          auto r = on_element_(key_, buf_);
+          const size_t mark = out.size();
+          if (wrote_element_) out.push_back(',');
+          auto r = on_element_(key_, value_, out);
           if (!r.ok()) {
             state_ = State::kDone;
             return std::move(r).error();
           }
-          if (r->has_value()) {
-            if (wrote_element_) out.push_back(',');
-            out += **r;
+          if (*r) {
             wrote_element_ = true;
+          } else {
+            out.resize(mark);
           }
           state_ = State::kAfterElem;
         }
         buf_.clear();
+        value_ = {};
         continue;
       }
       case State::kElemOrEnd:

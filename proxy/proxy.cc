@@ -26,6 +26,7 @@ namespace {
 
 constexpr size_t kMaxErrorBody = 1 << 20;
 constexpr size_t kWriteThreshold = 32 * 1024;
+constexpr size_t kMaxListElement = 64u << 20;  // one list item / Table row (ListSplitter's limit)
 
 Headers JsonHeaders(std::string_view content_type = "application/json") {
   Headers h;
@@ -285,10 +286,21 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
         }
         return std::optional<std::string>(std::string(value));
       },
-      [&](std::string_view key,
-          std::string_view element) -> kube::Result<std::optional<std::string>> {
-        if (key == "rows") return tr_.TranslateRowText(element, cols, keep);
-        return tr_.TranslateItemText(element);
+      [&](std::string_view key, std::string_view element,
+          std::string& out) -> kube::Result<bool> {
+        if (key == "rows") return tr_.AppendRowText(element, cols, keep, out);
+        return tr_.AppendItemText(element, out);
+      },
+      kMaxListElement,
+      // One pass per element: the DOM-free translator delimits the elements it can translate.
+      [&](std::string_view key, std::string_view rest, std::string& out, bool& kept) -> size_t {
+        size_t length = 0;
+        const fast::Outcome o = key == "rows"
+                                    ? fast::AppendRow(tr_, rest, cols, keep, out, &length)
+                                    : fast::AppendItem(tr_, rest, out, &length);
+        if (o == fast::Outcome::kFallback) return 0;
+        kept = o == fast::Outcome::kTranslated;
+        return length;
       });
   // A list cut short must not reach the client as a complete one: when the control plane's
   // stream breaks or its list is malformed, the response is aborted (the connection closes

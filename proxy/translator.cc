@@ -853,15 +853,34 @@ bool Translator::TranslateTableRow(Value& row, json::Allocator& a, const TableCo
 kube::Result<std::optional<std::string>> Translator::TranslateItemText(
     std::string_view text) const {
   std::string out;
-  switch (fast::TranslateItem(*this, text, out)) {
+  auto kept = AppendItemText(text, out);
+  if (!kept.ok()) return std::move(kept).error();
+  if (!*kept) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(out));
+}
+
+namespace {
+
+// Appends the DOM path's answer: an error, a drop (false) or the text.
+kube::Result<bool> AppendDomResult(kube::Result<std::optional<std::string>> r, std::string& out) {
+  if (!r.ok()) return std::move(r).error();
+  if (!r->has_value()) return false;
+  out += **r;
+  return true;
+}
+
+}  // namespace
+
+kube::Result<bool> Translator::AppendItemText(std::string_view text, std::string& out) const {
+  switch (fast::AppendItem(*this, text, out)) {
     case fast::Outcome::kTranslated:
-      return std::optional<std::string>(std::move(out));
+      return true;
     case fast::Outcome::kDropped:
-      return std::optional<std::string>();
+      return false;
     case fast::Outcome::kFallback:
       break;
   }
-  return TranslateItemTextDom(text);
+  return AppendDomResult(TranslateItemTextDom(text), out);
 }
 
 kube::Result<std::optional<std::string>> Translator::TranslateItemTextDom(
@@ -877,15 +896,23 @@ kube::Result<std::optional<std::string>> Translator::TranslateRowText(std::strin
                                                                       const TableColumns& cols,
                                                                       bool keep_object) const {
   std::string out;
-  switch (fast::TranslateRow(*this, text, cols, keep_object, out)) {
+  auto kept = AppendRowText(text, cols, keep_object, out);
+  if (!kept.ok()) return std::move(kept).error();
+  if (!*kept) return std::optional<std::string>();
+  return std::optional<std::string>(std::move(out));
+}
+
+kube::Result<bool> Translator::AppendRowText(std::string_view text, const TableColumns& cols,
+                                             bool keep_object, std::string& out) const {
+  switch (fast::AppendRow(*this, text, cols, keep_object, out)) {
     case fast::Outcome::kTranslated:
-      return std::optional<std::string>(std::move(out));
+      return true;
     case fast::Outcome::kDropped:
-      return std::optional<std::string>();
+      return false;
     case fast::Outcome::kFallback:
       break;
   }
-  return TranslateRowTextDom(text, cols, keep_object);
+  return AppendDomResult(TranslateRowTextDom(text, cols, keep_object), out);
 }
 
 kube::Result<std::optional<std::string>> Translator::TranslateRowTextDom(std::string_view text,

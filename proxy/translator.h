@@ -133,6 +133,9 @@ class Translator {
   // defines the behaviour (and is what the fast path is tested against).
   kube::Result<std::optional<std::string>> TranslateItemText(std::string_view text) const;
   kube::Result<std::optional<std::string>> TranslateItemTextDom(std::string_view text) const;
+  // The same, appending the translated item to `out` (a list relay's output buffer: no copy per
+  // item); false, with `out` unchanged, drops it.
+  kube::Result<bool> AppendItemText(std::string_view text, std::string& out) const;
   // The Table's columns that need translation (from columnDefinitions and the CRD's printer
   // columns); a missing definition list means kube's default (Name first).
   TableColumns ColumnsOf(const kube::json::Value* column_definitions) const;
@@ -147,6 +150,8 @@ class Translator {
   kube::Result<std::optional<std::string>> TranslateRowTextDom(std::string_view text,
                                                                const TableColumns& cols,
                                                                bool keep_object) const;
+  kube::Result<bool> AppendRowText(std::string_view text, const TableColumns& cols,
+                                   bool keep_object, std::string& out) const;
   // A whole response document (object, List, Table, Status); false when it is a single object
   // that is not this cluster's.
   bool TranslateDocument(kube::json::Document& doc, bool keep_table_objects = true) const;

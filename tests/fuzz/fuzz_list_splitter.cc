@@ -3,13 +3,15 @@
 //
 // Invariants (identity callbacks): the output does not depend on how the input was chunked;
 // a valid JSON object input that completes gives valid JSON whose re-serialization equals the
-// input's.
+// input's. With the translator: the list relay's one-pass fast path (TryElementFn) gives the
+// same result as delimiting each element first.
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "fuzz_util.h"
 #include "kube/json.h"
+#include "proxy/fast_translate.h"
 #include "proxy/json_splitter.h"
 #include "proxy/translator.h"
 
@@ -21,7 +23,8 @@ struct Run {
   std::string out;
 };
 
-Run Split(std::string_view body, size_t chunk, bool translate, size_t max_bytes) {
+Run Split(std::string_view body, size_t chunk, bool translate, size_t max_bytes,
+          bool one_pass = false) {
   static const proxy::Translator t = fuzz::MakeTranslator();
   static const proxy::TableColumns cols = t.ColumnsOf(nullptr);
   proxy::ListSplitter::MemberFn member =
@@ -30,15 +33,30 @@ Run Split(std::string_view body, size_t chunk, bool translate, size_t max_bytes)
   };
   proxy::ListSplitter::ElementFn element;
   if (translate) {
-    element = [](std::string_view key,
-                 std::string_view v) -> kube::Result<std::optional<std::string>> {
-      if (key == "rows") return t.TranslateRowText(v, cols, true);
-      return t.TranslateItemText(v);
+    element = [](std::string_view key, std::string_view v, std::string& out) -> kube::Result<bool> {
+      if (key == "rows") return t.AppendRowText(v, cols, true, out);
+      return t.AppendItemText(v, out);
     };
   } else {
-    element = member;
+    element = [](std::string_view, std::string_view v, std::string& out) -> kube::Result<bool> {
+      out += v;
+      return true;
+    };
   }
-  proxy::ListSplitter s({"items", "rows"}, member, element, max_bytes);
+  proxy::ListSplitter::TryElementFn try_element;
+  if (one_pass) {  // the list relay's one-pass fast path (proxy/proxy.cc)
+    try_element = [](std::string_view key, std::string_view rest, std::string& out,
+                     bool& kept) -> size_t {
+      size_t length = 0;
+      const proxy::fast::Outcome o = key == "rows"
+                                         ? proxy::fast::AppendRow(t, rest, cols, true, out, &length)
+                                         : proxy::fast::AppendItem(t, rest, out, &length);
+      if (o == proxy::fast::Outcome::kFallback) return 0;
+      kept = o == proxy::fast::Outcome::kTranslated;
+      return length;
+    };
+  }
+  proxy::ListSplitter s({"items", "rows"}, member, element, max_bytes, try_element);
   Run run;
   for (size_t i = 0; i < body.size() && run.ok; i += chunk) {
     auto r = s.Feed(body.substr(i, chunk), run.out);
@@ -59,7 +77,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view body = in.Rest();
   const size_t max_bytes = (mode & 1) ? 64 : (64u << 20);
   if (mode & 2) {
-    (void)Split(body, chunk, true, max_bytes);
+    // The one-pass fast path changes nothing: same success, same output.
+    const size_t c = (mode & 4) ? chunk : body.size() + 1;
+    Run usual = Split(body, c, true, max_bytes);
+    Run one_pass = Split(body, c, true, max_bytes, /*one_pass=*/true);
+    FUZZ_CHECK(usual.ok == one_pass.ok, body);
+    FUZZ_CHECK(usual.done == one_pass.done, body);
+    if (usual.ok) FUZZ_CHECK(usual.out == one_pass.out, body);
     return 0;
   }
   Run whole = Split(body, body.size() + 1, false, max_bytes);

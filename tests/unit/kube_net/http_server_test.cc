@@ -162,6 +162,44 @@ TEST_F(HttpServerTest, ChunkedStreamIsDeliveredIncrementally) {
   EXPECT_EQ(client->stats().handshakes, 1u);
 }
 
+// A bulk body (a list) is read in large pieces: each Read() is a trip through the TLS stream and
+// the parser, and reads limited by a header-sized buffer (~1 KB) made a 20 MB list cost ~40,000.
+TEST_F(HttpServerTest, BulkStreamIsReadInLargePieces) {
+  const std::string piece(64 * 1024, 'x');
+  constexpr int kPieces = 64;  // 4 MiB
+  Route("/list", [&](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    Headers h;
+    h.Add("Content-Type", "application/json");
+    co_await w.WriteHeader(200, std::move(h), std::nullopt);
+    for (int i = 0; i < kPieces; ++i) {
+      if (!co_await w.Write(piece)) co_return;
+    }
+    co_await w.Finish();
+  });
+  StartServer();
+  auto client = Client();
+  size_t total = 0, reads = 0;
+  io_.Run([&]() -> asio::awaitable<void> {
+    auto s = co_await client->Stream(Get("/list"));
+    EXPECT_TRUE(s.ok());
+    if (!s.ok()) co_return;
+    while (true) {
+      auto c = co_await (*s)->Read();
+      EXPECT_TRUE(c.ok());
+      if (!c.ok() || c->empty()) break;
+      total += c->size();
+      ++reads;
+    }
+  }());
+  EXPECT_EQ(total, piece.size() * kPieces);
+  // 4 MiB in pieces of up to 64 KiB (growing from 4 KiB): ~70 reads; with 1 KiB reads, 4,096.
+  EXPECT_LE(reads, 400u) << "average read " << total / std::max<size_t>(reads, 1) << " bytes";
+  // The connection went back to the pool and serves the next request.
+  RestResponse r = MustDo(*client, Get("/nothing"));
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(client->stats().handshakes, 1u);
+}
+
 TEST_F(HttpServerTest, BodyOverLimitGets413WithoutReachingTheHandler) {
   std::atomic<int> calls{0};
   Route("/echo", [&](Request& req, ResponseWriter& w) -> asio::awaitable<void> {

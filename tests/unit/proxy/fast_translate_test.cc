@@ -286,6 +286,34 @@ TEST(FastTranslate, TypicalObjectsTakeTheFastPath) {
   EXPECT_EQ(out.find(Cp("a", "test")), std::string::npos) << out;
 }
 
+// Prefix mode (a list relay's chunk): the item at the start of the text, whatever follows it.
+TEST(FastTranslate, ItemAtTheStartOfAChunk) {
+  Translator t = MakeTranslator();
+  const std::string item = StoredClaim("my-bucket", "test");
+  std::string whole;
+  ASSERT_EQ(fast::AppendItem(t, item, whole), fast::Outcome::kTranslated);
+  std::string out = "prefix,";
+  size_t length = 0;
+  EXPECT_EQ(fast::AppendItem(t, item + " , {\"next\":", out, &length),
+            fast::Outcome::kTranslated);
+  EXPECT_EQ(length, item.size());
+  EXPECT_EQ(out, "prefix," + whole);
+  // Another cluster's item: dropped, its length still known; `out` untouched.
+  const std::string other = StoredClaim("my-bucket", "test", kOtherCluster);
+  out = "prefix,";
+  EXPECT_EQ(fast::AppendItem(t, other + "]}", out, &length), fast::Outcome::kDropped);
+  EXPECT_EQ(length, other.size());
+  EXPECT_EQ(out, "prefix,");
+  // Cut short anywhere: declined, nothing written.
+  for (size_t cut = 0; cut < item.size(); cut += 37) {
+    out.clear();
+    EXPECT_EQ(fast::AppendItem(t, std::string_view(item).substr(0, cut), out, &length),
+              fast::Outcome::kFallback)
+        << cut;
+    EXPECT_EQ(out, "") << cut;
+  }
+}
+
 TEST(FastTranslate, GeneratedItemsMatchTheDomPath) {
   const Translator t = MakeTranslator();
   const Translator xrs = MakeTranslator(kCluster, Kind::kNamespacedXR);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "kube/json.h"
+#include "proxy/fast_translate.h"
 #include "proxy/json_splitter.h"
 #include "proxy/translator.h"
 #include "test_util.h"
@@ -31,10 +32,14 @@ SplitRun Split(std::string_view input, size_t step) {
         run.members.push_back(std::string(key) + "=" + std::string(value));
         return std::optional<std::string>(std::string(value));
       },
-      [&](std::string_view, std::string_view element) -> kube::Result<std::optional<std::string>> {
+      [&](std::string_view, std::string_view element, std::string& out) -> kube::Result<bool> {
         run.elements.emplace_back(element);
-        if (element.find("drop") != std::string_view::npos) return std::optional<std::string>();
-        return std::optional<std::string>("{\"w\":" + std::string(element) + "}");
+        if (element.find("drop") != std::string_view::npos) {
+          out += "half-written";  // taken back: the element is dropped
+          return false;
+        }
+        out += "{\"w\":" + std::string(element) + "}";
+        return true;
       });
   if (step == 0) step = input.size() ? input.size() : 1;
   for (size_t i = 0; i < input.size() && run.ok; i += step) {
@@ -89,9 +94,10 @@ TEST(ListSplitter, SameResultAtEveryChunkBoundary) {
         [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
           return std::optional<std::string>(std::string(v));
         },
-        [&](std::string_view, std::string_view e) -> kube::Result<std::optional<std::string>> {
-          if (e.find("drop") != std::string_view::npos) return std::optional<std::string>();
-          return std::optional<std::string>("{\"w\":" + std::string(e) + "}");
+        [&](std::string_view, std::string_view e, std::string& out) -> kube::Result<bool> {
+          if (e.find("drop") != std::string_view::npos) return false;
+          out += "{\"w\":" + std::string(e) + "}";
+          return true;
         });
     ASSERT_TRUE(sp.Feed(kList.substr(0, cut), r.out).ok()) << cut;
     ASSERT_TRUE(sp.Feed(kList.substr(cut), r.out).ok()) << cut;
@@ -133,12 +139,34 @@ TEST(ListSplitter, OversizedElementIsAnError) {
       [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
         return std::optional<std::string>(std::string(v));
       },
-      [](std::string_view, std::string_view e) -> kube::Result<std::optional<std::string>> {
-        return std::optional<std::string>(std::string(e));
+      [](std::string_view, std::string_view e, std::string& o) -> kube::Result<bool> {
+        o += e;
+        return true;
       },
       /*max_value_bytes=*/64);
   std::string big = R"({"items":[")" + std::string(200, 'x') + R"("]})";
   EXPECT_FALSE(sp.Feed(big, out).ok());
+}
+
+TEST(ListSplitter, OversizedElementAcrossChunksIsAnError) {
+  std::string big = R"({"items":[")" + std::string(200, 'x') + R"("]})";
+  for (size_t step : {1u, 7u, 50u}) {
+    std::string out;
+    ListSplitter sp(
+        {"items"},
+        [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
+          return std::optional<std::string>(std::string(v));
+        },
+        [](std::string_view, std::string_view e, std::string& o) -> kube::Result<bool> {
+          o += e;
+          return true;
+        },
+        /*max_value_bytes=*/64);
+    bool ok = true;
+    for (size_t i = 0; i < big.size() && ok; i += step) ok = sp.Feed(big.substr(i, step), out).ok();
+    EXPECT_FALSE(ok) << step;
+    EXPECT_LE(sp.peak_buffered_bytes(), 64u + 5u) << step;  // never held more than the limit
+  }
 }
 
 TEST(ListSplitter, CallbackErrorsStopTheRelay) {
@@ -148,7 +176,7 @@ TEST(ListSplitter, CallbackErrorsStopTheRelay) {
       [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
         return std::optional<std::string>(std::string(v));
       },
-      [](std::string_view, std::string_view) -> kube::Result<std::optional<std::string>> {
+      [](std::string_view, std::string_view, std::string&) -> kube::Result<bool> {
         return kube::NewInternalError("boom");
       });
   auto r = sp.Feed(R"({"items":[1]})", out);
@@ -182,7 +210,7 @@ Relayed RelayThroughTranslator(const std::string& input, size_t chunk) {
       [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
         return std::optional<std::string>(std::string(v));
       },
-      [&](std::string_view, std::string_view e) { return t.TranslateItemText(e); });
+      [&](std::string_view, std::string_view e, std::string& o) { return t.AppendItemText(e, o); });
   Relayed r;
   std::string out;
   for (size_t i = 0; i < input.size(); i += chunk) {
@@ -194,6 +222,92 @@ Relayed RelayThroughTranslator(const std::string& input, size_t chunk) {
   r.peak = sp.peak_buffered_bytes();
   r.items_out = sp.elements_seen();
   return r;
+}
+
+// The try_element fast path (the list relay's one-pass translation) gives the same output as
+// delimiting every element first, at any chunk size; elements cut short by a chunk's end, and
+// unusual ones it declines, take the usual path.
+TEST(ListSplitter, TryElementFastPathMatchesTheUsualPath) {
+  Translator t = MakeTranslator();
+  // Whitespace around elements, an unusual element (an exponent: the fast path declines it) and
+  // other clusters' items (dropped).
+  std::string list = BigList(12);
+  list.insert(list.find("[") + 1, " \n ");
+  const std::string unusual = StoredClaim("expo", "ns1");
+  std::string odd = unusual;
+  odd.insert(odd.rfind('}'), R"(,"n":1e3)");
+  list.insert(list.rfind(']'), " , " + odd + " ");
+  auto relay = [&](size_t chunk, bool fast_path, size_t* taken) {
+    *taken = 0;
+    ListSplitter::TryElementFn try_element;
+    if (fast_path) {
+      try_element = [&](std::string_view, std::string_view rest, std::string& out,
+                        bool& kept) -> size_t {
+        size_t length = 0;
+        const fast::Outcome o = fast::AppendItem(t, rest, out, &length);
+        if (o == fast::Outcome::kFallback) return 0;
+        ++*taken;
+        kept = o == fast::Outcome::kTranslated;
+        return length;
+      };
+    }
+    ListSplitter sp(
+        {"items"},
+        [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
+          return std::optional<std::string>(std::string(v));
+        },
+        [&](std::string_view, std::string_view e, std::string& o) {
+          return t.AppendItemText(e, o);
+        },
+        64u << 20, try_element);
+    std::string out;
+    for (size_t i = 0; i < list.size(); i += chunk) {
+      EXPECT_TRUE(sp.Feed(std::string_view(list).substr(i, chunk), out).ok()) << chunk;
+    }
+    EXPECT_TRUE(sp.done()) << chunk;
+    EXPECT_EQ(sp.elements_seen(), 13u) << chunk;
+    return out;
+  };
+  size_t taken = 0;
+  const std::string expected = relay(list.size(), false, &taken);
+  auto doc = kube::json::Parse(expected);
+  ASSERT_TRUE(doc.has_value());
+  EXPECT_EQ((*doc)["items"].Size(), 9u);  // 12 - 4 other cluster's + the unusual one
+  EXPECT_EQ(relay(list.size(), true, &taken), expected);
+  EXPECT_EQ(taken, 12u);  // all but the unusual one in one pass
+  for (size_t chunk : {1u, 7u, 100u, 1000u, 4096u}) {
+    EXPECT_EQ(relay(chunk, true, &taken), expected) << chunk;
+    if (chunk < 100) {
+      EXPECT_EQ(taken, 0u) << chunk;  // never a whole item in one chunk
+    }
+  }
+}
+
+// An element the fast path takes still counts against the size limit.
+TEST(ListSplitter, TryElementRespectsTheSizeLimit) {
+  std::string out;
+  bool tried = false;
+  ListSplitter sp(
+      {"items"},
+      [](std::string_view, std::string_view v) -> kube::Result<std::optional<std::string>> {
+        return std::optional<std::string>(std::string(v));
+      },
+      [](std::string_view, std::string_view e, std::string& o) -> kube::Result<bool> {
+        o += e;
+        return true;
+      },
+      /*max_value_bytes=*/64,
+      [&](std::string_view, std::string_view rest, std::string& o, bool& kept) -> size_t {
+        tried = true;
+        const size_t end = rest.find('}');
+        if (end == std::string_view::npos) return 0;
+        o += "{}";
+        kept = true;
+        return end + 1;
+      });
+  const std::string big = R"({"items":[{"a":")" + std::string(200, 'x') + R"("}]})";
+  EXPECT_FALSE(sp.Feed(big, out).ok());
+  EXPECT_TRUE(tried);
 }
 
 TEST(ListSplitter, MemoryStaysFlatFrom1000To10000Items) {
