@@ -192,10 +192,9 @@ Authenticator::Authenticator(std::shared_ptr<TokenReviewer> reviewer,
     : reviewer_(std::move(reviewer)), token_ttl_(token_ttl), cert_cache_ttl_(cert_cache_ttl) {}
 
 kube::Result<kube::tls::PeerIdentity> Authenticator::VerifyCached(
-    const kube::tls::ClientCertificateVerifier& verifier,
-    const std::vector<std::string>& chain_der) {
+    const kube::tls::ClientCertificateVerifier& verifier, const kube::http::Request& req) {
   bool hit = false;
-  auto id = verifier.Verify(chain_der, &hit);
+  auto id = verifier.Verify(req.peer_certificates_der, &hit, req.peer_certificates_digest);
   if (!hit) cert_verifications_.fetch_add(1, std::memory_order_relaxed);
   return id;
 }
@@ -221,7 +220,7 @@ asio::awaitable<AuthenticationResult> Authenticator::Authenticate(kube::http::Re
   // 1. The authenticating front proxy: certificate from the requestheader CA (and an allowed
   // CN), then the identity from its headers.
   if (s && s->request_header_verifier && !req.peer_certificates_der.empty()) {
-    auto cert = VerifyCached(*s->request_header_verifier, req.peer_certificates_der);
+    auto cert = VerifyCached(*s->request_header_verifier, req);
     if (cert.ok()) {
       bool allowed =
           rh->allowed_names.empty() || std::find(rh->allowed_names.begin(), rh->allowed_names.end(),
@@ -269,7 +268,7 @@ asio::awaitable<AuthenticationResult> Authenticator::Authenticate(kube::http::Re
 
   // 2. Ordinary client certificates: CN is the user, O the groups.
   if (!result.user && s && s->client_verifier && !req.peer_certificates_der.empty()) {
-    auto cert = VerifyCached(*s->client_verifier, req.peer_certificates_der);
+    auto cert = VerifyCached(*s->client_verifier, req);
     if (cert.ok()) {
       if (!cert->common_name.empty()) {
         UserInfo u;

@@ -100,9 +100,9 @@ class Authenticator {
 
  private:
   struct State;
+  // The request's peer chain (with its per-connection digest) verified through the cache.
   kube::Result<kube::tls::PeerIdentity> VerifyCached(
-      const kube::tls::ClientCertificateVerifier& verifier,
-      const std::vector<std::string>& chain_der);
+      const kube::tls::ClientCertificateVerifier& verifier, const kube::http::Request& req);
   std::atomic<std::shared_ptr<const State>> state_;
   std::shared_ptr<TokenReviewer> reviewer_;
   std::chrono::milliseconds token_ttl_;

@@ -71,6 +71,9 @@ struct Request {
   // DER of the peer's certificates as presented over TLS, leaf first; empty when none. The TLS
   // layer does NOT verify them: authenticators verify against the CA they trust.
   std::vector<std::string> peer_certificates_der;
+  // kube::tls::CertificateChainDigest(peer_certificates_der), computed once per connection (the
+  // verifiers' cache key); empty when not computed.
+  std::string peer_certificates_digest;
   std::string remote_address;
   uint64_t connection_id = 0;
   uint64_t stream_id = 0;

@@ -38,6 +38,7 @@
 #include <glog/logging.h>
 
 #include "kube/status.h"
+#include "kube/tls.h"
 #include "kube/tls_stream.h"
 
 namespace kube::http {
@@ -584,6 +585,7 @@ class Session final : public SessionBase, public ResponseWriter {
     }
     req.body = std::move(msg.body());
     req.peer_certificates_der = peer_certificates_;
+    req.peer_certificates_digest = peer_certificates_digest_;
     req.remote_address = remote_address_;
     req.connection_id = id_;
     stream_id_ = server_->next_stream_id.fetch_add(1) + 1;
@@ -718,6 +720,8 @@ class Session final : public SessionBase, public ResponseWriter {
         X509* c = sk_X509_value(chain, i);
         if (X509_cmp(c, leaf) != 0) add(c);
       }
+      // Hashed once here, not by an authenticator on every request of the connection.
+      peer_certificates_digest_ = tls::CertificateChainDigest(peer_certificates_);
     }
   }
 
@@ -732,6 +736,7 @@ class Session final : public SessionBase, public ResponseWriter {
   uint64_t stream_id_ = 0;
   std::string remote_address_;
   std::vector<std::string> peer_certificates_;
+  std::string peer_certificates_digest_;
   State state_ = State::kHandshake;
   std::shared_ptr<asio::cancellation_signal> cancel_;  // see Spawn()
   bool run_done_ = false;

@@ -43,6 +43,10 @@ constexpr uint32_t kMaxResponseHeader = 1024 * 1024;
 // Body read buffer of a stream: small for watches (thousands stay open), grows for big lists.
 constexpr size_t kStreamChunkMin = 4 * 1024;
 constexpr size_t kStreamChunkMax = 64 * 1024;
+// A connection's read buffer while it waits for a response. Beast reads at most the buffer's free
+// capacity (>= 512 bytes) at a time: left as the headers sized it (~1 KB), a 3 KB response took
+// four reads, each a trip through the TLS stream and the parser.
+constexpr size_t kResponseReadBuffer = 16 * 1024;
 
 struct ParsedURL {
   bool tls = true;
@@ -567,6 +571,11 @@ asio::awaitable<Result<RestClientImpl::Exchanged<Body>>> RestClientImpl::Exchang
       out.parser->body_limit(boost::none);
     }
     if (r.method == "HEAD") out.parser->skip(true);
+    if (!r.long_running) {
+      if (c.buffer.capacity() < kResponseReadBuffer) c.buffer.reserve(kResponseReadBuffer);
+    } else if (c.buffer.size() == 0 && c.buffer.capacity() > kStreamChunkMin) {
+      c.buffer.shrink_to_fit();  // a watch (by the thousand) holds no 16 KB buffer
+    }
     if (whole_message) {
       if (c.tls) {
         ec = co_await ReadMessage(*c.tls, c.buffer, *out.parser);
@@ -684,7 +693,7 @@ class ResponseStreamImpl final : public ResponseStream {
   void Finish() {
     done_ = true;
     // An idle pooled connection keeps no bulk-sized read buffer.
-    if (conn_ && conn_->buffer.capacity() > kStreamChunkMin && conn_->buffer.size() == 0)
+    if (conn_ && conn_->buffer.capacity() > kResponseReadBuffer && conn_->buffer.size() == 0)
       conn_->buffer.shrink_to_fit();
     if (conn_ && parser_->get().keep_alive()) {
       client_->Release(std::move(conn_));

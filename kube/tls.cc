@@ -335,12 +335,9 @@ Result<PeerIdentity> VerifyClientCertificate(const std::vector<std::string>& cha
   return VerifyWithStore(store->get(), chain_der, nullptr);
 }
 
-namespace {
-
-// SHA-256 over the chain, each certificate prefixed by its length (so that no two different
-// chains hash the same input). SHA256 is fetched once: an implicit fetch per digest costs more
-// than hashing a certificate chain.
-std::string ChainDigest(const std::vector<std::string>& chain_der) {
+// SHA256 is fetched once: an implicit fetch per digest costs more than hashing a certificate
+// chain.
+std::string CertificateChainDigest(const std::vector<std::string>& chain_der) {
   static EVP_MD* const md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   struct CtxDeleter {
     void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
@@ -365,11 +362,9 @@ std::string ChainDigest(const std::vector<std::string>& chain_der) {
   return out;
 }
 
-}  // namespace
-
 struct ClientCertificateVerifier::Cache {
   struct Entry {
-    std::string key;  // ChainDigest
+    std::string key;  // CertificateChainDigest
     Result<PeerIdentity> answer;
     std::chrono::steady_clock::time_point expires;
   };
@@ -402,11 +397,13 @@ ClientCertificateVerifier::~ClientCertificateVerifier() {
 }
 
 Result<PeerIdentity> ClientCertificateVerifier::Verify(const std::vector<std::string>& chain_der,
-                                                       bool* cache_hit) const {
+                                                       bool* cache_hit,
+                                                       std::string_view chain_digest) const {
   if (cache_hit != nullptr) *cache_hit = false;
   if (chain_der.empty()) return NewUnauthorized("no client certificate presented");
   auto now = std::chrono::steady_clock::now();
-  std::string key = ChainDigest(chain_der);
+  std::string key = chain_digest.size() == 32 ? std::string(chain_digest)
+                                              : CertificateChainDigest(chain_der);
   if (!key.empty()) {
     std::lock_guard<std::mutex> lock(cache_->mu);
     auto it = cache_->index.find(key);

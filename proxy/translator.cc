@@ -176,7 +176,24 @@ std::string ConnectionSecretName(std::string_view secret, std::string_view ns,
 // Names and paths
 
 std::string Translator::ControlPlaneName(std::string_view app_ns, std::string_view app_name) const {
-  return names::ObjectName(scope_.kind, app_name, app_ns, scope_.cluster_id);
+  // A request maps its object's name (the path) and then proves the response's object is that
+  // one (OwnerOf hashes its origin labels): the same inputs twice. One remembered answer per
+  // thread saves the second SHA-256.
+  struct Memo {
+    Kind kind{};
+    std::string cluster_id, ns, name, out;
+  };
+  thread_local Memo memo;
+  if (!memo.out.empty() && memo.kind == scope_.kind && memo.name == app_name &&
+      memo.ns == app_ns && memo.cluster_id == scope_.cluster_id)
+    return memo.out;
+  std::string out = names::ObjectName(scope_.kind, app_name, app_ns, scope_.cluster_id);
+  memo.kind = scope_.kind;
+  memo.cluster_id.assign(scope_.cluster_id);
+  memo.ns.assign(app_ns);
+  memo.name.assign(app_name);
+  memo.out.assign(out);
+  return out;
 }
 
 std::string Translator::CollectionPath() const {

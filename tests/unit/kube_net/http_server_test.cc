@@ -460,6 +460,12 @@ TEST_F(HttpServerTest, ShutdownClosesHardAfterTheGracePeriod) {
 TEST_F(HttpServerTest, ClientCertificateChainIsCapturedAndVerifies) {
   Route("/whoami", [](Request& req, ResponseWriter& w) -> asio::awaitable<void> {
     std::string out = std::to_string(req.peer_certificates_der.size());
+    // The chain's digest comes with it, hashed once per connection.
+    if (!req.peer_certificates_der.empty() &&
+        req.peer_certificates_digest != tls::CertificateChainDigest(req.peer_certificates_der))
+      out += " bad-digest";
+    if (req.peer_certificates_der.empty() && !req.peer_certificates_digest.empty())
+      out += " stray-digest";
     auto id = tls::VerifyClientCertificate(req.peer_certificates_der, TestPki().ca.cert_pem);
     if (id.ok()) {
       out += " " + id->common_name;

@@ -133,6 +133,30 @@ TEST(TlsTest, CachingVerifierIsABoundedLRUThatCachesRefusals) {
   EXPECT_FALSE(verifier.Verify({}).ok());
 }
 
+// A connection hashes its chain once and passes the digest: the same cache entry as hashing on
+// every call; a digest that is not a SHA-256 (empty, wrong size) is recomputed.
+TEST(TlsTest, CachingVerifierTakesThePrecomputedChainDigest) {
+  const auto& pki = TestPki();
+  auto v = ClientCertificateVerifier::Create(pki.ca.cert_pem);
+  ASSERT_TRUE(v.ok());
+  const auto& verifier = **v;
+  auto alice = *PemToDer(pki.client.cert_pem);
+  auto alice_plus = *PemToDer(pki.client.cert_pem + pki.other_ca.cert_pem);
+  const std::string digest = CertificateChainDigest(alice);
+  ASSERT_EQ(digest.size(), 32u);
+  EXPECT_NE(CertificateChainDigest(alice_plus), digest);
+  bool hit = true;
+  ASSERT_TRUE(verifier.Verify(alice, &hit, digest).ok());
+  EXPECT_FALSE(hit);
+  ASSERT_TRUE(verifier.Verify(alice, &hit).ok());  // hashed here: the same key
+  EXPECT_TRUE(hit);
+  auto id = verifier.Verify(alice, &hit, "short");  // not a digest: recomputed
+  ASSERT_TRUE(id.ok());
+  EXPECT_TRUE(hit);
+  EXPECT_EQ(id->common_name, "alice");
+  EXPECT_EQ(verifier.verifications(), 1u);
+}
+
 TEST(TlsTest, VerifiesThroughAnIntermediate) {
   const auto& pki = TestPki();
   // An intermediate CA is a leaf with CA:TRUE: build one by signing a CA with the root.

@@ -32,6 +32,24 @@ TEST(TranslatorNames, DocumentedVectorAndPrefixes) {
   EXPECT_EQ(nxr, "nxr-c603e518969b413e");
 }
 
+// The per-thread remembered answer never leaks between kinds, clusters, namespaces or names.
+TEST(TranslatorNames, RepeatedAndAlternatingInputsGiveTheirOwnNames) {
+  Translator claims = MakeTranslator();
+  Translator nxrs = MakeTranslator(kCluster, Kind::kNamespacedXR);
+  Translator other = MakeTranslator(kOtherCluster);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(claims.ControlPlaneName("test", "my-bucket"), "claim-c603e518969b413e");
+    EXPECT_EQ(claims.ControlPlaneName("test", "my-bucket"), "claim-c603e518969b413e");
+    EXPECT_EQ(nxrs.ControlPlaneName("test", "my-bucket"), "nxr-c603e518969b413e");
+    EXPECT_EQ(other.ControlPlaneName("test", "my-bucket"),
+              naming::ControlPlaneName(Kind::kClaim, "my-bucket", "test", kOtherCluster));
+    EXPECT_EQ(claims.ControlPlaneName("tes", "tmy-bucket"),
+              naming::ControlPlaneName(Kind::kClaim, "tmy-bucket", "tes", kCluster));
+    EXPECT_EQ(claims.ControlPlaneName("test", "my-bucket2"),
+              naming::ControlPlaneName(Kind::kClaim, "my-bucket2", "test", kCluster));
+  }
+}
+
 TEST(TranslatorNames, Paths) {
   Translator t = MakeTranslator();
   EXPECT_EQ(t.CollectionPath(),
