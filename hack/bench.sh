@@ -164,6 +164,13 @@ EOF
   local conn_pid=$!
   pids+=("$conn_pid")
   sleep 1
+  # Until the connector listens (a CONNECTOR_WRAPPER such as valgrind takes many seconds).
+  local i
+  for i in $(seq 600); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$conn_port") 2>/dev/null && break
+    kill -0 "$conn_pid" 2>/dev/null || break
+    sleep 0.1
+  done
   for p in "$cp_pid" "$nginx_pid" "$conn_pid"; do
     kill -0 "$p" 2>/dev/null || { echo "bench: a process exited; logs in $d" >&2; tail "$d"/*.log; return 1; }
   done

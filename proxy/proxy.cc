@@ -417,9 +417,13 @@ asio::awaitable<void> Exchange::Create() {
   const bool generate = Translator::BodyName(*body).empty();
   const int attempts = generate ? std::max(1, config_.generate_name_attempts) : 1;
   for (int attempt = 0; attempt < attempts; ++attempt) {
-    json::Document obj;
-    obj.CopyFrom(*body, obj.GetAllocator());
-    if (generate) Translator::ResolveGenerateName(obj);
+    // Each generateName attempt starts from the body as sent; a named create uses it as is.
+    json::Document copy;
+    if (generate) {
+      copy.CopyFrom(*body, copy.GetAllocator());
+      Translator::ResolveGenerateName(copy);
+    }
+    json::Document& obj = generate ? copy : *body;
     const AppRef target{info_.namespace_, Translator::BodyName(obj)};
     if (auto r = tr_.PrepareObject(obj, t); !r.ok()) co_return co_await SendStatus(w_, r.error());
     kube::RestRequest rr = Upstream("POST", tr_.CollectionPath(), *q);
