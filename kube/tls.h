@@ -68,9 +68,10 @@ Result<PeerIdentity> VerifyClientCertificate(const std::vector<std::string>& cha
 // that no two different chains hash the same input; empty on an internal error.
 std::string CertificateChainDigest(const std::vector<std::string>& chain_der);
 
-// The same, against a CA bundle parsed once, with answers cached: on a keep-alive connection
-// the peer chain cannot change, so the per-request cost is a SHA-256 of the chain and a hash
-// lookup instead of a parse + signature check (~2.5 M instructions). The cache is a bounded LRU
+// VerifyClientCertificate against a CA bundle parsed once, with answers cached: on a keep-alive
+// connection the peer chain cannot change, so the per-request cost is a hash lookup (with the
+// chain's digest computed once per connection) instead of a parse + signature check (~2.5 M
+// instructions). The cache is a bounded LRU
 // keyed by SHA-256 of the whole chain (length-prefixed DER); an entry lives for at most
 // `cache_ttl` and never past the leaf's notAfter; failures are cached too (same bound), so a
 // caller presenting an untrusted certificate does not cost a verification per request either.

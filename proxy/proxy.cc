@@ -293,14 +293,8 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
       },
       kMaxListElement,
       // One pass per element: the DOM-free translator delimits the elements it can translate.
-      [&](std::string_view key, std::string_view rest, std::string& out, bool& kept) -> size_t {
-        size_t length = 0;
-        const fast::Outcome o = key == "rows"
-                                    ? fast::AppendRow(tr_, rest, cols, keep, out, &length)
-                                    : fast::AppendItem(tr_, rest, out, &length);
-        if (o == fast::Outcome::kFallback) return 0;
-        kept = o == fast::Outcome::kTranslated;
-        return length;
+      [&](std::string_view key, std::string_view rest, std::string& out, bool& kept) {
+        return tr_.TryAppendListElement(key, rest, cols, keep, out, kept);
       });
   // A list cut short must not reach the client as a complete one: when the control plane's
   // stream breaks or its list is malformed, the response is aborted (the connection closes

@@ -919,6 +919,17 @@ kube::Result<std::optional<std::string>> Translator::TranslateRowText(std::strin
   return std::optional<std::string>(std::move(out));
 }
 
+size_t Translator::TryAppendListElement(std::string_view key, std::string_view rest,
+                                        const TableColumns& cols, bool keep_object,
+                                        std::string& out, bool& kept) const {
+  size_t length = 0;
+  const fast::Outcome o = key == "rows" ? fast::AppendRow(*this, rest, cols, keep_object, out, &length)
+                                        : fast::AppendItem(*this, rest, out, &length);
+  if (o == fast::Outcome::kFallback) return 0;
+  kept = o == fast::Outcome::kTranslated;
+  return length;
+}
+
 kube::Result<bool> Translator::AppendRowText(std::string_view text, const TableColumns& cols,
                                              bool keep_object, std::string& out) const {
   switch (fast::AppendRow(*this, text, cols, keep_object, out)) {

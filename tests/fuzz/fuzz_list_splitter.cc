@@ -11,7 +11,6 @@
 
 #include "fuzz_util.h"
 #include "kube/json.h"
-#include "proxy/fast_translate.h"
 #include "proxy/json_splitter.h"
 #include "proxy/translator.h"
 
@@ -45,15 +44,8 @@ Run Split(std::string_view body, size_t chunk, bool translate, size_t max_bytes,
   }
   proxy::ListSplitter::TryElementFn try_element;
   if (one_pass) {  // the list relay's one-pass fast path (proxy/proxy.cc)
-    try_element = [](std::string_view key, std::string_view rest, std::string& out,
-                     bool& kept) -> size_t {
-      size_t length = 0;
-      const proxy::fast::Outcome o = key == "rows"
-                                         ? proxy::fast::AppendRow(t, rest, cols, true, out, &length)
-                                         : proxy::fast::AppendItem(t, rest, out, &length);
-      if (o == proxy::fast::Outcome::kFallback) return 0;
-      kept = o == proxy::fast::Outcome::kTranslated;
-      return length;
+    try_element = [](std::string_view key, std::string_view rest, std::string& out, bool& kept) {
+      return t.TryAppendListElement(key, rest, cols, true, out, kept);
     };
   }
   proxy::ListSplitter s({"items", "rows"}, member, element, max_bytes, try_element);

@@ -2,7 +2,6 @@
 #include <gtest/gtest.h>
 
 #include "kube/json.h"
-#include "proxy/fast_translate.h"
 #include "proxy/json_splitter.h"
 #include "proxy/translator.h"
 #include "test_util.h"
@@ -241,13 +240,11 @@ TEST(ListSplitter, TryElementFastPathMatchesTheUsualPath) {
     *taken = 0;
     ListSplitter::TryElementFn try_element;
     if (fast_path) {
-      try_element = [&](std::string_view, std::string_view rest, std::string& out,
-                        bool& kept) -> size_t {
-        size_t length = 0;
-        const fast::Outcome o = fast::AppendItem(t, rest, out, &length);
-        if (o == fast::Outcome::kFallback) return 0;
-        ++*taken;
-        kept = o == fast::Outcome::kTranslated;
+      try_element = [&](std::string_view key, std::string_view rest, std::string& out,
+                        bool& kept) {
+        const size_t length =
+            t.TryAppendListElement(key, rest, t.ColumnsOf(nullptr), true, out, kept);
+        if (length > 0) ++*taken;
         return length;
       };
     }
