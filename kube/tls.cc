@@ -402,8 +402,8 @@ Result<PeerIdentity> ClientCertificateVerifier::Verify(const std::vector<std::st
   if (cache_hit != nullptr) *cache_hit = false;
   if (chain_der.empty()) return NewUnauthorized("no client certificate presented");
   auto now = std::chrono::steady_clock::now();
-  std::string key = chain_digest.size() == 32 ? std::string(chain_digest)
-                                              : CertificateChainDigest(chain_der);
+  std::string key =
+      chain_digest.size() == 32 ? std::string(chain_digest) : CertificateChainDigest(chain_der);
   if (!key.empty()) {
     std::lock_guard<std::mutex> lock(cache_->mu);
     auto it = cache_->index.find(key);

@@ -86,8 +86,7 @@ class ClientCertificateVerifier {
   // `cache_hit`, when given, tells whether the answer came from the cache. `chain_digest`, when
   // not empty, is CertificateChainDigest(chain_der), computed once per connection by the caller
   // (the cache key: hashing the chain is most of the cost of a cache hit).
-  Result<PeerIdentity> Verify(const std::vector<std::string>& chain_der,
-                              bool* cache_hit = nullptr,
+  Result<PeerIdentity> Verify(const std::vector<std::string>& chain_der, bool* cache_hit = nullptr,
                               std::string_view chain_digest = {}) const;
   const std::string& ca_bundle_pem() const { return ca_bundle_pem_; }
   // Full (uncached) verifications done so far.

@@ -607,8 +607,7 @@ Outcome AppendScannedObject(const Translator& t, const Scanner& s, std::string_v
 
 }  // namespace
 
-Outcome AppendItem(const Translator& t, std::string_view text, std::string& out,
-                   size_t* length) {
+Outcome AppendItem(const Translator& t, std::string_view text, std::string& out, size_t* length) {
   Scanner& s = ThreadScanner();
   if (!s.Parse(text, Shape::kItem, length)) return Outcome::kFallback;
   if (length != nullptr) text = text.substr(0, *length);

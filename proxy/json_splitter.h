@@ -24,17 +24,16 @@ class ListSplitter {
   // One element of a split array named `key`: appends the text to write in its place to `out`
   // and returns true, or returns false to drop it (anything it appended is taken back). Writing
   // into the relay's buffer saves a string and a copy per element.
-  using ElementFn = std::function<kube::Result<bool>(std::string_view key,
-                                                     std::string_view element, std::string& out)>;
+  using ElementFn = std::function<kube::Result<bool>(std::string_view key, std::string_view element,
+                                                     std::string& out)>;
 
   // Optional fast path: offered the rest of the current chunk where an element of `key` starts.
   // When the element is complete there and it handles it (appending its replacement to `out`
   // and setting `kept`, or dropping it), it returns the element's length; otherwise 0, and the
   // splitter delimits the element itself and calls ElementFn. It saves a second pass over each
   // element (and its copy) when the callback scans the element anyway.
-  using TryElementFn =
-      std::function<size_t(std::string_view key, std::string_view rest, std::string& out,
-                           bool& kept)>;
+  using TryElementFn = std::function<size_t(std::string_view key, std::string_view rest,
+                                            std::string& out, bool& kept)>;
 
   ListSplitter(std::vector<std::string> split_keys, MemberFn on_member, ElementFn on_element,
                size_t max_value_bytes = 64u << 20, TryElementFn try_element = nullptr);
@@ -87,8 +86,8 @@ class ListSplitter {
   State state_ = State::kBeforeTop;
   std::string key_;
   bool key_escape_ = false;
-  std::string buf_;          // a value that spans chunks, so far
-  std::string_view value_;   // the value ScanValue just completed
+  std::string buf_;         // a value that spans chunks, so far
+  std::string_view value_;  // the value ScanValue just completed
   int depth_ = 0;
   bool in_string_ = false, escape_ = false, scalar_ = false, started_ = false;
   bool wrote_member_ = false;   // a member has been written (comma needed before the next)

@@ -286,8 +286,7 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
         }
         return std::optional<std::string>(std::string(value));
       },
-      [&](std::string_view key, std::string_view element,
-          std::string& out) -> kube::Result<bool> {
+      [&](std::string_view key, std::string_view element, std::string& out) -> kube::Result<bool> {
         if (key == "rows") return tr_.AppendRowText(element, cols, keep, out);
         return tr_.AppendItemText(element, out);
       },

@@ -184,8 +184,8 @@ std::string Translator::ControlPlaneName(std::string_view app_ns, std::string_vi
     std::string cluster_id, ns, name, out;
   };
   thread_local Memo memo;
-  if (!memo.out.empty() && memo.kind == scope_.kind && memo.name == app_name &&
-      memo.ns == app_ns && memo.cluster_id == scope_.cluster_id)
+  if (!memo.out.empty() && memo.kind == scope_.kind && memo.name == app_name && memo.ns == app_ns &&
+      memo.cluster_id == scope_.cluster_id)
     return memo.out;
   std::string out = names::ObjectName(scope_.kind, app_name, app_ns, scope_.cluster_id);
   memo.kind = scope_.kind;
@@ -923,8 +923,9 @@ size_t Translator::TryAppendListElement(std::string_view key, std::string_view r
                                         const TableColumns& cols, bool keep_object,
                                         std::string& out, bool& kept) const {
   size_t length = 0;
-  const fast::Outcome o = key == "rows" ? fast::AppendRow(*this, rest, cols, keep_object, out, &length)
-                                        : fast::AppendItem(*this, rest, out, &length);
+  const fast::Outcome o = key == "rows"
+                              ? fast::AppendRow(*this, rest, cols, keep_object, out, &length)
+                              : fast::AppendItem(*this, rest, out, &length);
   if (o == fast::Outcome::kFallback) return 0;
   kept = o == fast::Outcome::kTranslated;
   return length;

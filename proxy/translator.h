@@ -155,9 +155,8 @@ class Translator {
   // A list relay's one-pass fast path (ListSplitter::TryElementFn): the item (`key` "items") or
   // Table row ("rows") at the start of `rest`, which may go on after it, translated into `out`
   // (kept) or dropped; its length, or 0 when it is cut short or needs the *Text path above.
-  size_t TryAppendListElement(std::string_view key, std::string_view rest,
-                              const TableColumns& cols, bool keep_object, std::string& out,
-                              bool& kept) const;
+  size_t TryAppendListElement(std::string_view key, std::string_view rest, const TableColumns& cols,
+                              bool keep_object, std::string& out, bool& kept) const;
   // A whole response document (object, List, Table, Status); false when it is a single object
   // that is not this cluster's.
   bool TranslateDocument(kube::json::Document& doc, bool keep_table_objects = true) const;

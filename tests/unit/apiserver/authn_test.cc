@@ -267,7 +267,8 @@ TEST(AuthenticatorCertificateCache, CachedChainIsNotVerifiedAgain) {
     auto again = MakeRequest("GET", "/apis");
     again.peer_certificates_der = Certs().user_cert;
     // As the server passes it: the chain's digest, computed once per connection.
-    if (i > 0) again.peer_certificates_digest = kube::tls::CertificateChainDigest(Certs().user_cert);
+    if (i > 0)
+      again.peer_certificates_digest = kube::tls::CertificateChainDigest(Certs().user_cert);
     auto r = Authenticate(a, again);
     ASSERT_TRUE(r.user.has_value());
     EXPECT_EQ(r.user->name, "alice");

@@ -294,8 +294,7 @@ TEST(FastTranslate, ItemAtTheStartOfAChunk) {
   ASSERT_EQ(fast::AppendItem(t, item, whole), fast::Outcome::kTranslated);
   std::string out = "prefix,";
   size_t length = 0;
-  EXPECT_EQ(fast::AppendItem(t, item + " , {\"next\":", out, &length),
-            fast::Outcome::kTranslated);
+  EXPECT_EQ(fast::AppendItem(t, item + " , {\"next\":", out, &length), fast::Outcome::kTranslated);
   EXPECT_EQ(length, item.size());
   EXPECT_EQ(out, "prefix," + whole);
   // Another cluster's item: dropped, its length still known; `out` untouched.
