@@ -663,13 +663,19 @@ bool FieldSelector::Matches(const FieldGetter& get) const {
 }
 
 std::string FieldSelector::String() const {
+  // The terms sorted as text: Parse orders terms by their text as sent (kube's parseSelector
+  // sorts the raw terms), and a term's text can change on the way ("a==b" becomes "a=b"), so
+  // only sorting what is written makes String() of a parsed String() the same text.
+  std::vector<std::string> terms;
+  terms.reserve(requirements_.size());
+  for (const auto& r : requirements_) {
+    terms.push_back(r.field + (r.not_equals ? "!=" : "=") + EscapeFieldValue(r.value));
+  }
+  std::sort(terms.begin(), terms.end());
   std::string s;
-  for (size_t i = 0; i < requirements_.size(); ++i) {
+  for (size_t i = 0; i < terms.size(); ++i) {
     if (i) s += ",";
-    const auto& r = requirements_[i];
-    s += r.field;
-    s += r.not_equals ? "!=" : "=";
-    s += EscapeFieldValue(r.value);
+    s += terms[i];
   }
   return s;
 }

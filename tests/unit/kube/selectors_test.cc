@@ -182,6 +182,11 @@ TEST(FieldSelectorTest, ParseAndString) {
   EXPECT_TRUE(MustParseFields("").Empty());
   EXPECT_TRUE(MustParseFields(",").Empty());
   EXPECT_EQ(EscapeFieldValue("a,b=c\\"), "a\\,b\\=c\\\\");
+  // String() is canonical: its parse writes the same text again, even where "==" terms sorted
+  // differently as sent (a fuzzer's find: tests/fuzz/regressions/fuzz_selectors).
+  const std::string once = MustParseFields("metadatapea!c=,==,=:").String();
+  EXPECT_EQ(once, "=,=:,metadatapea!c=");
+  EXPECT_EQ(MustParseFields(once).String(), once);
 }
 
 TEST(FieldSelectorTest, ParseErrors) {
@@ -213,7 +218,8 @@ TEST(FieldSelectorTest, MatchAndExactMatch) {
   EXPECT_TRUE(MustParseFields("spec.x!=y").Matches(obj("a", "b")));
   EXPECT_EQ(s.RemoveField("metadata.name"), 1u);
   s.Add({"metadata.name", false, "cp-1"});
-  EXPECT_EQ(s.String(), "metadata.namespace!=kube-system,metadata.name=cp-1");
+  // String() is canonical (terms sorted as text), whatever the order they were added in.
+  EXPECT_EQ(s.String(), "metadata.name=cp-1,metadata.namespace!=kube-system");
 }
 
 }  // namespace
