@@ -35,8 +35,10 @@ class ListSplitter {
   using TryElementFn = std::function<size_t(std::string_view key, std::string_view rest,
                                             std::string& out, bool& kept)>;
 
+  static constexpr size_t kDefaultMaxValueBytes = 64u << 20;
+
   ListSplitter(std::vector<std::string> split_keys, MemberFn on_member, ElementFn on_element,
-               size_t max_value_bytes = 64u << 20, TryElementFn try_element = nullptr);
+               size_t max_value_bytes = kDefaultMaxValueBytes, TryElementFn try_element = nullptr);
 
   // Consumes `chunk`, appending output to `out`. Errors: malformed JSON, a value over the limit,
   // trailing garbage, or a callback's error.

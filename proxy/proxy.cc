@@ -26,7 +26,6 @@ namespace {
 
 constexpr size_t kMaxErrorBody = 1 << 20;
 constexpr size_t kWriteThreshold = 32 * 1024;
-constexpr size_t kMaxListElement = 64u << 20;  // one list item / Table row (ListSplitter's limit)
 
 Headers JsonHeaders(std::string_view content_type = "application/json") {
   Headers h;
@@ -290,7 +289,7 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
         if (key == "rows") return tr_.AppendRowText(element, cols, keep, out);
         return tr_.AppendItemText(element, out);
       },
-      kMaxListElement,
+      ListSplitter::kDefaultMaxValueBytes,
       // One pass per element: the DOM-free translator delimits the elements it can translate.
       [&](std::string_view key, std::string_view rest, std::string& out, bool& kept) {
         return tr_.TryAppendListElement(key, rest, cols, keep, out, kept);

@@ -228,7 +228,7 @@ TEST(ListSplitter, TryElementFastPathMatchesTheUsualPath) {
         [&](std::string_view, std::string_view e, std::string& o) {
           return t.AppendItemText(e, o);
         },
-        64u << 20, try_element);
+        ListSplitter::kDefaultMaxValueBytes, try_element);
     std::string out;
     for (size_t i = 0; i < list.size(); i += chunk) {
       EXPECT_TRUE(sp.Feed(std::string_view(list).substr(i, chunk), out).ok()) << chunk;
