@@ -33,6 +33,11 @@ class RecordingWriter : public ResponseWriter {
   asio::awaitable<bool> Finish() override { return inner_.Finish(); }
   asio::awaitable<void> WaitClosed() override { return inner_.WaitClosed(); }
   bool header_sent() const override { return inner_.header_sent(); }
+  bool ArmDeadline(std::chrono::steady_clock::time_point at) override {
+    return inner_.ArmDeadline(at);
+  }
+  bool ArmCancelOnClose() override { return inner_.ArmCancelOnClose(); }
+  bool Disarm() override { return inner_.Disarm(); }
 
   int code() const { return code_; }
 
@@ -244,9 +249,38 @@ asio::awaitable<void> HandlerChain::WithTimeout(RequestContext& ctx) {
     co_await WithAuthentication(ctx);
     co_return;
   }
+  // The front end keeps the deadline (no timer, no second coroutine per request): when it
+  // passes, what the chain awaits is cancelled and the chain unwinds to here.
+  if (ctx.w.ArmDeadline(std::chrono::steady_clock::now() + options_.request_timeout)) {
+    struct Disarm {
+      kube::http::ResponseWriter& w;
+      bool done = false;
+      bool fired = false;
+      bool Now() {
+        if (!done) fired = w.Disarm();
+        done = true;
+        return fired;
+      }
+      ~Disarm() { Now(); }
+    } disarm{ctx.w};
+    std::exception_ptr inner_error;
+    try {
+      co_await WithAuthentication(ctx);
+    } catch (...) {
+      inner_error = std::current_exception();
+    }
+    // Not fired: the chain's own outcome. Fired: its error is the expected cancellation.
+    if (!disarm.Now()) {
+      if (inner_error) std::rethrow_exception(inner_error);
+      co_return;
+    }
+    co_await asio::this_coro::reset_cancellation_state();
+    co_await RespondTimedOut(ctx);
+    co_return;
+  }
   using namespace asio::experimental::awaitable_operators;
-  // The inner chain never throws into the race (a throw there would not end it); the exception
-  // is carried out and rethrown for the panic filter.
+  // Otherwise the chain races a timer. The inner chain never throws into the race (a throw
+  // there would not end it); the exception is carried out and rethrown for the panic filter.
   std::exception_ptr inner_error;
   auto inner = [](HandlerChain* self, RequestContext* c,
                   std::exception_ptr* err) -> asio::awaitable<void> {
@@ -273,20 +307,22 @@ asio::awaitable<void> HandlerChain::WithTimeout(RequestContext& ctx) {
     if (inner_error) std::rethrow_exception(inner_error);
     co_return;
   }
-  if (winner.index() == 1) {
-    metrics_->IncRejected("timeout");
-    ctx.details = "request_timeout";
-    if (!ctx.w.header_sent()) {
-      kube::Status s = kube::NewTimeout(
-          "request did not complete within requested timeout - context deadline exceeded", 0);
-      s.details_token = "request_timeout";
-      co_await WriteStatus(ctx.w, s);
-    } else {
-      // The body had started: no Status can be sent any more, and ending the body would make
-      // a cut-off list look complete. The connection is cut instead (kube-apiserver's timeout
-      // filter panics with http.ErrAbortHandler for the same reason).
-      throw kube::http::AbortResponse();
-    }
+  if (winner.index() == 1) co_await RespondTimedOut(ctx);
+}
+
+asio::awaitable<void> HandlerChain::RespondTimedOut(RequestContext& ctx) {
+  metrics_->IncRejected("timeout");
+  ctx.details = "request_timeout";
+  if (!ctx.w.header_sent()) {
+    kube::Status s = kube::NewTimeout(
+        "request did not complete within requested timeout - context deadline exceeded", 0);
+    s.details_token = "request_timeout";
+    co_await WriteStatus(ctx.w, s);
+  } else {
+    // The body had started: no Status can be sent any more, and ending the body would make a
+    // cut-off list look complete. The connection is cut instead (kube-apiserver's timeout filter
+    // panics with http.ErrAbortHandler for the same reason).
+    throw kube::http::AbortResponse();
   }
 }
 

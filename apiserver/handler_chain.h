@@ -67,6 +67,7 @@ class HandlerChain {
   asio::awaitable<void> WithRequestInfo(RequestContext& ctx);
   asio::awaitable<void> WithInFlightLimit(RequestContext& ctx);
   asio::awaitable<void> WithTimeout(RequestContext& ctx);
+  asio::awaitable<void> RespondTimedOut(RequestContext& ctx);  // 504, or cut a started body
   asio::awaitable<void> WithAuthentication(RequestContext& ctx);
   asio::awaitable<void> WithAuthorization(RequestContext& ctx);
 

@@ -16,8 +16,10 @@
 # Environment: BUILD_DIR (default build-bench), SKIP_BUILD=1, TARGETS (default
 # "direct nginx connector"), NGINX_WORKERS (default 1),
 # CONNECTOR_IO_THREADS (the connector's --io-threads; default: its own default, 2),
-# CONNECTOR_FLAGS (extra connector flags), CONNECTOR_WRAPPER (e.g. "valgrind --tool=callgrind
-# --callgrind-out-file=/tmp/cg.out" to profile the connector), KEEP=1 (keep the temp dir).
+# CONNECTOR_FLAGS (extra connector flags), CONNECTOR_BIN (another connector binary, e.g. a
+# build of the previous commit for an A/B run; default $BUILD_DIR/mcp-connector),
+# CONNECTOR_WRAPPER (e.g. "valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out" to
+# profile the connector), KEEP=1 (keep the temp dir).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,7 +38,7 @@ case "$what" in
       cmake --build "$BUILD_DIR" --target mcp-connector soak -j2
     fi
     exec "$BUILD_DIR/bench/soak/soak" --connector "$BUILD_DIR/mcp-connector" "$@" ;;
-  -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "bench: unknown workload $what" >&2; exit 2 ;;
 esac
 
@@ -154,7 +156,7 @@ EOF
   local conn_port
   conn_port=$(free_port)
   # shellcheck disable=SC2086
-  ${CONNECTOR_WRAPPER:-} "$BUILD_DIR/mcp-connector" serve --bind-address 127.0.0.1 --secure-port "$conn_port" \
+  ${CONNECTOR_WRAPPER:-} "${CONNECTOR_BIN:-$BUILD_DIR/mcp-connector}" serve --bind-address 127.0.0.1 --secure-port "$conn_port" \
     --cert-dir "$d/connector-certs" --kubeconfig "$d/app.kubeconfig" \
     --control-plane-kubeconfig "$d/cp.kubeconfig" --cluster-id bench-cluster \
     --claim-namespace bench-claims --api-file "$d/api.yaml" \

@@ -109,6 +109,20 @@ class ResponseWriter {
   virtual asio::awaitable<void> WaitClosed() = 0;
   virtual bool header_sent() const = 0;
 
+  // Cancellation of the handler by the front end, so that it can await one thing at a time
+  // instead of racing a timer or WaitClosed() on every await. When it applies, the coroutine
+  // serving the request gets a terminal cancellation: what it awaits ends with
+  // operation_aborted, and its later awaits throw until it calls
+  // this_coro::reset_cancellation_state() (the front end does that after the handler returns).
+  // Each returns false when this writer cannot do it; the caller must then race on its own.
+  //
+  // At `at` (kept without a timer per request). One deadline at a time.
+  virtual bool ArmDeadline(std::chrono::steady_clock::time_point /*at*/) { return false; }
+  // When the client goes away or the server begins shutting down (what ends WaitClosed()).
+  virtual bool ArmCancelOnClose() { return false; }
+  // Disarms both; true when either has cancelled the handler during this request.
+  virtual bool Disarm() { return false; }
+
   // Whole response in one go.
   asio::awaitable<bool> Send(int status, Headers headers, std::string_view body);
 };

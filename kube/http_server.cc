@@ -121,13 +121,86 @@ std::string EndpointString(const tcp::endpoint& ep) {
 
 // ------------------------------------------------------------------------------------------------
 
+// The request deadlines (ResponseWriter::ArmDeadline) of one io thread, without a timer per
+// request: armed entries form a list and one timer waits for the earliest. A deadline later than
+// the one the timer waits for (the usual case: every request gets the same timeout) touches no
+// timer, so a request costs a list insert and unlink instead of a timer wait, a timerfd update,
+// a cancel and the cancelled wait's completion. The timer is not cancelled when the list
+// empties: it fires once at the old deadline, finds nothing due and goes quiet. Used only from
+// the io thread that runs the context.
+class DeadlineQueue {
+ public:
+  struct Entry {
+    Entry* prev = nullptr;
+    Entry* next = nullptr;
+    Clock::time_point at{};
+    bool armed = false;
+    void (*fire)(Entry*) = nullptr;  // called once when `at` has passed and still armed
+  };
+
+  explicit DeadlineQueue(asio::io_context& ioc) : timer_(ioc) {}
+
+  void Arm(Entry* e, Clock::time_point at) {
+    Disarm(e);
+    e->at = at;
+    e->armed = true;
+    e->prev = tail_;
+    e->next = nullptr;
+    (tail_ ? tail_->next : head_) = e;
+    tail_ = e;
+    if (at < waiting_for_) Wait(at);
+  }
+
+  void Disarm(Entry* e) {
+    if (!e->armed) return;
+    e->armed = false;
+    (e->prev ? e->prev->next : head_) = e->next;
+    (e->next ? e->next->prev : tail_) = e->prev;
+    e->prev = e->next = nullptr;
+  }
+
+ private:
+  void Wait(Clock::time_point at) {
+    waiting_for_ = at;
+    timer_.expires_at(at);  // cancels an earlier wait: its completion is ignored below
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) OnTimer();
+    });
+  }
+
+  void OnTimer() {
+    waiting_for_ = Clock::time_point::max();
+    const auto now = Clock::now();
+    // One due entry at a time, from the head: firing (a cancellation) completes nothing inline,
+    // but an entry is unlinked before its callback runs all the same.
+    for (Entry* e = head_; e;) {
+      if (e->at > now) {
+        e = e->next;
+        continue;
+      }
+      Disarm(e);
+      e->fire(e);
+      e = head_;
+    }
+    Clock::time_point earliest = Clock::time_point::max();
+    for (Entry* e = head_; e; e = e->next) earliest = std::min(earliest, e->at);
+    if (earliest != Clock::time_point::max()) Wait(earliest);
+  }
+
+  asio::steady_timer timer_;
+  Clock::time_point waiting_for_ = Clock::time_point::max();
+  Entry* head_ = nullptr;
+  Entry* tail_ = nullptr;
+};
+
 // An io thread's io_context. Shutdown() destroys the pending handlers (as the destructor does)
 // while the context stays allocated, so the contexts can be emptied one by one before any is
 // freed: a handler of one may still own a socket of another.
 class IoContext : public asio::io_context {
  public:
-  IoContext() : asio::io_context(1) {}
+  IoContext() : asio::io_context(1), deadlines(*this) {}
   void Shutdown() { shutdown(); }
+  DeadlineQueue deadlines;
 };
 
 class SessionBase : public std::enable_shared_from_this<SessionBase> {
@@ -201,14 +274,22 @@ class Session final : public SessionBase, public ResponseWriter {
  public:
   using Stream = std::conditional_t<kTls, TlsStream, TcpStream>;
 
-  Session(Server::Impl* server, tcp::socket socket, std::shared_ptr<ssl::context> ctx, uint64_t id)
+  Session(Server::Impl* server, tcp::socket socket, std::shared_ptr<ssl::context> ctx, uint64_t id,
+          DeadlineQueue* deadlines)
       : server_(server),
         ctx_(std::move(ctx)),
         stream_(MakeStream(std::move(socket), ctx_.get())),
         buffer_(server->opts.max_header_bytes + 64 * 1024),
         closed_(stream_.get_executor()),
         monitor_done_(stream_.get_executor()),
-        id_(id) {}
+        id_(id),
+        deadlines_(deadlines) {
+    deadline_.self = this;
+    deadline_.fire = [](DeadlineQueue::Entry* e) {
+      static_cast<Deadline*>(e)->self->CancelHandler();
+    };
+  }
+  ~Session() override { deadlines_->Disarm(&deadline_); }
 
   StrandExecutor strand() override { return stream_.get_executor(); }
 
@@ -246,6 +327,7 @@ class Session final : public SessionBase, public ResponseWriter {
   void BeginShutdown() override {
     stopping_ = true;
     closed_.Notify();
+    if (cancel_on_close_) CancelHandler();
     if (state_ == State::kIdle) Lowest().cancel();
   }
 
@@ -261,6 +343,35 @@ class Session final : public SessionBase, public ResponseWriter {
   }
 
   // --- ResponseWriter -------------------------------------------------------------------------
+
+  bool ArmDeadline(Clock::time_point at) override {
+    deadlines_->Arm(&deadline_, at);
+    return true;
+  }
+
+  bool ArmCancelOnClose() override {
+    cancel_on_close_ = true;
+    if (!peer_closed_ && !stopping_ && !failed_) StartMonitor();
+    if (peer_closed_ || stopping_ || failed_ || !monitor_active_) CancelHandler();  // closed
+    return true;
+  }
+
+  bool Disarm() override {
+    deadlines_->Disarm(&deadline_);
+    cancel_on_close_ = false;
+    return handler_cancelled_;
+  }
+
+  // The handler's deadline passed, or its client went away: cancel what it awaits, as
+  // HardClose() does, but leave the connection alone (a handler past its deadline still answers
+  // 504, and the connection may serve the next request).
+  void CancelHandler() {
+    deadlines_->Disarm(&deadline_);
+    cancel_on_close_ = false;
+    if (run_done_ || !cancel_ || state_ != State::kHandling) return;
+    handler_cancelled_ = true;
+    cancel_->emit(asio::cancellation_type::terminal);
+  }
 
   asio::awaitable<bool> WriteHeader(int status, Headers headers,
                                     std::optional<uint64_t> content_length) override {
@@ -465,6 +576,7 @@ class Session final : public SessionBase, public ResponseWriter {
       peer_closed_ = true;
       keep_alive_ = false;
       closed_.Notify();
+      if (cancel_on_close_) CancelHandler();
     }
     monitor_active_ = false;
     monitor_done_.Notify();
@@ -638,6 +750,9 @@ class Session final : public SessionBase, public ResponseWriter {
       threw = true;
       LOG(ERROR) << "[C" << id_ << "][S" << stream_id_ << "] handler threw";
     }
+    // The handler's cancellations end with it; one that reached it leaves the connection's
+    // coroutine cancelled until reset (the last chunk, the next request).
+    if (Disarm() && !hard_closed_) co_await asio::this_coro::reset_cancellation_state();
     if (threw) {
       if (!header_sent_ && !failed_ && !aborted) {
         keep_alive_ = false;
@@ -658,6 +773,8 @@ class Session final : public SessionBase, public ResponseWriter {
   }
 
   void ResetResponse() {
+    handler_cancelled_ = false;
+    cancel_on_close_ = false;
     header_sent_ = false;
     head_pending_ = false;
     finished_ = false;
@@ -739,12 +856,18 @@ class Session final : public SessionBase, public ResponseWriter {
   std::string peer_certificates_digest_;
   State state_ = State::kHandshake;
   std::shared_ptr<asio::cancellation_signal> cancel_;  // see Spawn()
+  DeadlineQueue* deadlines_;  // of the session's io_context
+  struct Deadline : DeadlineQueue::Entry {
+    Session* self = nullptr;
+  } deadline_;
   bool run_done_ = false;
   bool stopping_ = false;
   bool hard_closed_ = false;
   bool peer_closed_ = false;
   bool monitor_active_ = false;
   bool monitor_cancelled_ = false;
+  bool cancel_on_close_ = false;    // ArmCancelOnClose()
+  bool handler_cancelled_ = false;  // by CancelHandler() during the current request
   // Current response.
   std::string head_;
   int status_ = 0;
@@ -764,7 +887,8 @@ class Session final : public SessionBase, public ResponseWriter {
 asio::awaitable<void> Server::Impl::AcceptLoop() {
   while (true) {
     // The connection's home: its io_context serves it from one thread, so no strand is needed.
-    asio::any_io_executor home = iocs[next_ioc++ % iocs.size()]->get_executor();
+    IoContext& home_ioc = *iocs[next_ioc++ % iocs.size()];
+    asio::any_io_executor home = home_ioc.get_executor();
     auto [ec, socket] = co_await acceptor->async_accept(home, kTuple);
     if (ec == asio::error::operation_aborted || stopping.load()) co_return;
     if (ec) {
@@ -790,12 +914,14 @@ asio::awaitable<void> Server::Impl::AcceptLoop() {
     std::shared_ptr<SessionBase> session;
     if (opts.tls) {
       auto ctx = opts.tls->Current();
-      auto s = std::make_shared<Session<true>>(this, std::move(socket), std::move(ctx), id);
+      auto s = std::make_shared<Session<true>>(this, std::move(socket), std::move(ctx), id,
+                                                &home_ioc.deadlines);
       session = s;
       Register(id, s);
       Session<true>::Spawn(std::move(s));
     } else {
-      auto s = std::make_shared<Session<false>>(this, std::move(socket), nullptr, id);
+      auto s = std::make_shared<Session<false>>(this, std::move(socket), nullptr, id,
+                                                 &home_ioc.deadlines);
       session = s;
       Register(id, s);
       Session<false>::Spawn(std::move(s));

@@ -4,6 +4,7 @@
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <algorithm>
 #include <variant>
@@ -358,15 +359,32 @@ asio::awaitable<void> Exchange::Watch() {
   if (!written) co_return;
   kube::WatchDecoder decoder;
   std::string out;
+  // Either side ending ends the relay: the client going away (or the server stopping) cancels
+  // the upstream read (the connection is then dropped, not pooled); the upstream ending
+  // finishes the response. The front end cancels the read itself when it can (armed for the
+  // read only: the writes see a gone client in their result); otherwise every read races
+  // WaitClosed() (two more coroutines and a cancellation per event).
   while (true) {
-    // Either side ending ends the relay: the client going away cancels the upstream read (the
-    // connection is then dropped, not pooled); the upstream ending finishes the response.
-    auto r = co_await (s->Read() || w_.WaitClosed());
-    if (r.index() == 1) {
-      VLOG(2) << "watch relay: the client went away";
-      co_return;
+    kube::Result<std::string_view> chunk = std::string_view();
+    if (w_.ArmCancelOnClose()) {
+      try {
+        chunk = co_await s->Read();
+      } catch (const boost::system::system_error&) {
+        if (!w_.Disarm()) throw;
+      }
+      if (w_.Disarm()) {
+        VLOG(2) << "watch relay: the client went away or the server is stopping";
+        co_await asio::this_coro::reset_cancellation_state();  // our callers may await again
+        co_return;
+      }
+    } else {
+      auto r = co_await (s->Read() || w_.WaitClosed());
+      if (r.index() == 1) {
+        VLOG(2) << "watch relay: the client went away";
+        co_return;
+      }
+      chunk = std::move(std::get<0>(r));
     }
-    auto& chunk = std::get<0>(r);
     if (!chunk.ok()) {
       LOG(WARNING) << "watch relay: the control plane stream broke: " << chunk.error().message;
       break;

@@ -3,14 +3,19 @@
 #include <gtest/gtest.h>
 #include <gmock/gmock.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include <atomic>
 #include <future>
+#include <thread>
 
 #include "kube/json.h"
 #include "tests/unit/kube_net/net_fixture.h"
@@ -336,6 +341,39 @@ TEST_F(HttpServerTest, WaitClosedFiresWhenTheClientDisconnectsMidStream) {
   EXPECT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
 }
 
+// ResponseWriter::ArmCancelOnClose: the handler awaits its source alone (here a long timer); the
+// client leaving cancels that wait, and Disarm() tells the handler why it ended.
+TEST_F(HttpServerTest, CancelOnCloseEndsTheHandlersWaitWhenTheClientDisconnects) {
+  std::atomic<bool> aborted{false};
+  std::atomic<bool> cancelled{false};
+  std::atomic<bool> handler_done{false};
+  Route("/watch", [&](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    co_await w.WriteHeader(200, Headers(), std::nullopt);
+    co_await w.Write("{\"type\":\"ADDED\"}\n");
+    EXPECT_TRUE(w.ArmCancelOnClose());
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::seconds(30));
+    auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    aborted = ec == asio::error::operation_aborted;
+    cancelled = w.Disarm();
+    handler_done = true;
+  });
+  StartServer();
+  auto client = Client();
+  io_.Run([&]() -> asio::awaitable<void> {
+    auto s = co_await client->Stream(Get("/watch"));
+    EXPECT_TRUE(s.ok());
+    if (!s.ok()) co_return;
+    auto c1 = co_await (*s)->Read();
+    EXPECT_TRUE(c1.ok());
+    // Dropping the stream closes the connection.
+  }());
+  EXPECT_TRUE(WaitFor([&] { return handler_done.load(); }));
+  EXPECT_TRUE(aborted.load());
+  EXPECT_TRUE(cancelled.load());
+  EXPECT_TRUE(WaitFor([&] { return server_->active_streams() == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
+}
+
 TEST_F(HttpServerTest, HandlerThatThrowsGets500AndTheServerSurvives) {
   Route("/boom", [](Request&, ResponseWriter&) -> asio::awaitable<void> {
     throw std::runtime_error("boom");
@@ -350,6 +388,64 @@ TEST_F(HttpServerTest, HandlerThatThrowsGets500AndTheServerSurvives) {
   ASSERT_TRUE(st.has_value());
   EXPECT_EQ(st->reason, "InternalError");
   EXPECT_EQ(MustDo(*client, Get("/echo")).status, 200);
+}
+
+// ResponseWriter::ArmDeadline: the front end cancels what the handler awaits once the deadline
+// passes (no timer of the handler's own), the handler sees it through DisarmDeadline(), resets
+// its cancellation state and still answers; the connection then serves the next request. A
+// deadline disarmed in time, or one a handler leaves armed, cancels nothing later.
+TEST_F(HttpServerTest, ArmedDeadlineCancelsTheHandlerAndTheConnectionGoesOn) {
+  struct Seen {
+    std::atomic<int> aborted{0};
+    std::atomic<int> fired{0};
+    std::atomic<int64_t> waited_ms{0};
+  };
+  auto seen = std::make_shared<Seen>();
+  Route("/slow", [seen](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(w.ArmDeadline(start + milliseconds(100)));
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::seconds(10));
+    auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    seen->waited_ms = std::chrono::duration_cast<milliseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+    if (ec == asio::error::operation_aborted) seen->aborted++;
+    if (w.Disarm()) {
+      seen->fired++;
+      co_await asio::this_coro::reset_cancellation_state();
+    }
+    co_await w.Send(504, Headers(), "late");
+  });
+  Route("/quick", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    EXPECT_TRUE(w.ArmDeadline(std::chrono::steady_clock::now() + milliseconds(150)));
+    co_await w.Send(200, Headers(), "quick");
+    EXPECT_FALSE(w.Disarm());
+  });
+  Route("/forgetful", [](Request&, ResponseWriter& w) -> asio::awaitable<void> {
+    w.ArmDeadline(std::chrono::steady_clock::now() + milliseconds(100));
+    co_await w.Send(200, Headers(), "armed");
+  });
+  Route("/echo", EchoHandler);
+  StartServer();
+  auto client = Client();
+
+  RestResponse r = MustDo(*client, Get("/slow"));
+  EXPECT_EQ(r.status, 504);
+  EXPECT_EQ(r.body, "late");
+  EXPECT_EQ(seen->aborted.load(), 1);
+  EXPECT_EQ(seen->fired.load(), 1);
+  EXPECT_GE(seen->waited_ms.load(), 100);
+  EXPECT_LT(seen->waited_ms.load(), 5000);
+
+  // Many requests with a deadline each, all disarmed in time: the wait for the first deadline
+  // must not cut a later request or the idle connection.
+  for (int i = 0; i < 200; ++i) ASSERT_EQ(MustDo(*client, Get("/quick")).body, "quick");
+  EXPECT_EQ(MustDo(*client, Get("/forgetful")).body, "armed");
+  std::this_thread::sleep_for(milliseconds(300));
+  r = MustDo(*client, Get("/echo"));
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(server_->total_connections(), 1u) << "the connection was cut";
+  EXPECT_EQ(client->stats().handshakes, 1u);
 }
 
 // kube::http::AbortResponse: the body is cut (no final chunk, the connection closes), so the

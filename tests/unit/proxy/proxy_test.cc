@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -110,6 +112,9 @@ class RecordingWriter : public kube::http::ResponseWriter {
   std::vector<std::string> writes;
   bool finished = false;
   bool aborted = false;  // the handler threw kube::http::AbortResponse
+  asio::cancellation_signal* handler_cancellation = nullptr;
+  bool handler_cancelled = false;
+  int cancel_on_close_arms = 0;
   std::function<void(RecordingWriter&)> on_write;
 
   asio::awaitable<bool> WriteHeader(int s, kube::http::Headers h,
@@ -135,15 +140,36 @@ class RecordingWriter : public kube::http::ResponseWriter {
     co_return;
   }
   bool header_sent() const override { return sent_; }
+  // As the HTTP/1.1 front end does when `handler_cancellation` is set: the client leaving
+  // cancels the handler's coroutine (terminal) while ArmCancelOnClose() is armed.
+  bool ArmCancelOnClose() override {
+    if (handler_cancellation == nullptr) return false;
+    ++cancel_on_close_arms;
+    cancel_on_close_ = true;
+    if (is_closed_) CancelHandler();
+    return true;
+  }
+  bool Disarm() override {
+    cancel_on_close_ = false;
+    return handler_cancelled;
+  }
   void Close() {
     is_closed_ = true;
     closed_.cancel();
+    if (cancel_on_close_) CancelHandler();
   }
 
  private:
+  void CancelHandler() {
+    cancel_on_close_ = false;
+    handler_cancelled = true;
+    handler_cancellation->emit(asio::cancellation_type::terminal);
+  }
+
   asio::steady_timer closed_;
   bool is_closed_ = false;
   bool sent_ = false;
+  bool cancel_on_close_ = false;
 };
 
 // ---- harness
@@ -174,6 +200,8 @@ class ProxyTest : public ::testing::Test {
     EXPECT_TRUE(info.ok());
     auto w = std::make_unique<RecordingWriter>(ctx_.get_executor());
     w->on_write = std::move(on_write);
+    asio::cancellation_signal handler_cancellation;
+    if (front_end_cancels_) w->handler_cancellation = &handler_cancellation;
     bool done = false;
     asio::co_spawn(
         ctx_,
@@ -185,7 +213,7 @@ class ProxyTest : public ::testing::Test {
           }
           done = true;
         },
-        asio::detached);
+        asio::bind_cancellation_slot(handler_cancellation.slot(), asio::detached));
     ctx_.run_for(std::chrono::seconds(5));
     ctx_.restart();
     EXPECT_TRUE(done) << "Serve did not return";
@@ -197,6 +225,7 @@ class ProxyTest : public ::testing::Test {
   asio::io_context ctx_;
   std::shared_ptr<FakeClient> client_;
   std::unique_ptr<Proxy> proxy_;
+  bool front_end_cancels_ = false;  // the writer supports ArmCancelOnClose()
 };
 
 const std::string kBase = "/apis/k8s.starter.org/v1alpha1";
@@ -436,6 +465,34 @@ TEST_F(ProxyTest, WatchRelaysEventByEventAndEndsWhenTheClientGoes) {
   EXPECT_THAT(w->writes[0], HasSubstr("\"name\":\"a\""));
   EXPECT_THAT(w->writes[1], HasSubstr("BOOKMARK"));
   EXPECT_THAT(w->body, Not(HasSubstr(kOtherCluster)));
+}
+
+// The same relay when the front end cancels the handler on close (ResponseWriter::
+// ArmCancelOnClose, as the HTTP/1.1 server does): one upstream read per event, no race with
+// WaitClosed(); the client leaving cancels the hanging read and the relay returns without
+// finishing the body (the front end finishes or drops it).
+TEST_F(ProxyTest, WatchEndsWhenTheFrontEndCancelsItOnClose) {
+  front_end_cancels_ = true;
+  std::string e1 = R"({"type":"ADDED","object":)" + StoredClaim("a", "test") + "}\n";
+  std::string e2 = R"({"type":"ADDED","object":)" + StoredClaim("c", "test") + "}\n";
+  client_->respond = [&](const kube::RestRequest&) {
+    Upstream u;
+    u.chunks = {e1, e2};
+    u.hang = true;
+    return u;
+  };
+  auto w = Serve("GET", kBase + "/namespaces/test/kubernetesclusters?watch=1", "", {},
+                 [](RecordingWriter& rw) {
+                   if (rw.body.find("\"name\":\"c\"") != std::string::npos) rw.Close();
+                 });
+  EXPECT_EQ(w->status, 200);
+  ASSERT_EQ(w->writes.size(), 2u);
+  EXPECT_THAT(w->writes[0], HasSubstr("\"name\":\"a\""));
+  EXPECT_THAT(w->writes[1], HasSubstr("\"name\":\"c\""));
+  EXPECT_TRUE(w->handler_cancelled) << "the hanging read was not cancelled by the front end";
+  EXPECT_EQ(w->cancel_on_close_arms, 3) << "armed once per upstream read";
+  EXPECT_FALSE(w->finished);
+  EXPECT_FALSE(w->aborted);
 }
 
 TEST_F(ProxyTest, WatchEndsCleanlyWhenTheControlPlaneEnds) {
