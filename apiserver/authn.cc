@@ -245,8 +245,10 @@ asio::awaitable<AuthenticationResult> Authenticator::Authenticate(kube::http::Re
             }
           }
           for (const auto& h : rh->group_headers) {
-            for (auto v : req.headers.GetAll(h)) {
-              if (!v.empty()) u.groups.emplace_back(v);
+            for (const auto& [name, value] : req.headers) {
+              if (!value.empty() && kube::http::EqualsIgnoreCase(name, h)) {
+                u.groups.push_back(value);
+              }
             }
           }
           for (const auto& prefix : rh->extra_headers_prefix) {

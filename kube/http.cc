@@ -36,23 +36,31 @@ bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
 std::string PercentDecode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c == '%' && i + 2 < s.size()) {
+  const std::string_view specials = plus_is_space ? std::string_view("%+") : std::string_view("%");
+  size_t i = 0;
+  while (i < s.size()) {
+    // Runs without an escape are copied whole (a path or a query value usually has none).
+    size_t special = s.find_first_of(specials, i);
+    if (special == std::string_view::npos) special = s.size();
+    out.append(s.data() + i, special - i);
+    i = special;
+    if (i == s.size()) break;
+    if (s[i] == '+') {
+      out.push_back(' ');
+      ++i;
+      continue;
+    }
+    if (i + 2 < s.size()) {
       int hi = HexValue(s[i + 1]);
       int lo = HexValue(s[i + 2]);
       if (hi >= 0 && lo >= 0) {
         out.push_back(static_cast<char>(hi * 16 + lo));
-        i += 2;
+        i += 3;
         continue;
       }
     }
-    if (c == '+' && plus_is_space) {
-      out.push_back(' ');
-      continue;
-    }
-    // A malformed escape is kept literally.
-    out.push_back(c);
+    out.push_back('%');  // a malformed escape is kept literally
+    ++i;
   }
   return out;
 }

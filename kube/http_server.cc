@@ -117,6 +117,60 @@ std::string EndpointString(const tcp::endpoint& ep) {
   return s;
 }
 
+// Parses a request straight into a kube::http::Request: no beast::http::fields in between (one
+// allocation per field, then a copy of each into Request::headers).
+class RequestParser final : public bhttp::basic_parser<true> {
+ public:
+  explicit RequestParser(Request& req) : req_(req) {}
+
+  bhttp::verb method() const { return method_; }
+  int version() const { return version_; }
+  bool expect_continue() const { return expect_continue_; }
+  bool credentials() const { return credentials_; }  // Authorization or Proxy-Authorization
+
+ private:
+  void on_request_impl(bhttp::verb method, beast::string_view method_str, beast::string_view target,
+                       int version, beast::error_code&) override {
+    method_ = method;
+    version_ = version;
+    req_.method.assign(method_str.data(), method_str.size());
+    req_.target.assign(target.data(), target.size());
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
+    ec = bhttp::error::bad_method;  // not called when parsing requests
+  }
+  void on_field_impl(bhttp::field name, beast::string_view name_string, beast::string_view value,
+                     beast::error_code&) override {
+    std::string_view n(name_string.data(), name_string.size());
+    std::string_view v(value.data(), value.size());
+    if (name == bhttp::field::expect && beast::iequals(value, "100-continue")) {
+      expect_continue_ = true;
+    }
+    if (IsCredentialHeader(n)) credentials_ = true;
+    req_.headers.Add(std::string(n), std::string(v));
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<uint64_t>& length, beast::error_code&) override {
+    if (length) req_.body.reserve(static_cast<size_t>(*length));  // within body_limit()
+  }
+  size_t on_body_impl(beast::string_view body, beast::error_code&) override {
+    req_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_chunk_header_impl(uint64_t, beast::string_view, beast::error_code&) override {}
+  size_t on_chunk_body_impl(uint64_t, beast::string_view body, beast::error_code&) override {
+    req_.body.append(body.data(), body.size());
+    return body.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+
+  Request& req_;
+  bhttp::verb method_ = bhttp::verb::unknown;
+  int version_ = 11;
+  bool expect_continue_ = false;
+  bool credentials_ = false;
+};
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------------------
@@ -625,12 +679,30 @@ class Session final : public SessionBase, public ResponseWriter {
   // Reads and serves one request; false when the connection must end.
   asio::awaitable<bool> ServeOne() {
     const ServerOptions& o = server_->opts;
-    parser_.emplace();
-    parser_->header_limit(o.max_header_bytes);
-    parser_->body_limit(o.max_body_bytes);
+    Request req;
+    RequestParser parser(req);
+    // A bearer token (or basic credentials) is wiped from the request and, when nothing else is
+    // buffered, from the read buffer once the request is over, on every path.
+    struct CredentialWipe {
+      Request& r;
+      beast::flat_buffer& buffer;
+      const RequestParser& parser;
+      ~CredentialWipe() {
+        if (!parser.credentials()) return;
+        for (const auto& [name, value] : r.headers) {
+          if (IsCredentialHeader(name)) WipeBytes(value.data(), value.size());
+        }
+        if (buffer.size() == 0 && buffer.capacity() > 0) {
+          auto all = buffer.prepare(buffer.capacity());
+          sodium_memzero(all.data(), all.size());
+        }
+      }
+    } credential_wipe{req, buffer_, parser};
+    parser.header_limit(o.max_header_bytes);
+    parser.body_limit(o.max_body_bytes);
     Lowest().expires_after(o.header_timeout);
     {
-      auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, *parser_, kTuple);
+      auto [ec, n] = co_await bhttp::async_read_header(stream_, buffer_, parser, kTuple);
       if (ec == bhttp::error::body_limit) {  // Content-Length over the limit
         co_await SendLocalError(
             NewRequestEntityTooLarge("limit is " + std::to_string(o.max_body_bytes)));
@@ -654,24 +726,22 @@ class Session final : public SessionBase, public ResponseWriter {
         co_return false;
       }
     }
-    auto& msg = parser_->get();
-    http10_ = msg.version() < 11;
-    keep_alive_ = msg.keep_alive();
-    if (auto len = parser_->content_length(); len && *len > o.max_body_bytes) {
+    http10_ = parser.version() < 11;
+    keep_alive_ = parser.keep_alive();
+    if (auto len = parser.content_length(); len && *len > o.max_body_bytes) {
       co_await SendLocalError(
           NewRequestEntityTooLarge("limit is " + std::to_string(o.max_body_bytes)));
       co_return false;
     }
-    if (!parser_->is_done()) {
-      auto expect = msg[bhttp::field::expect];
-      if (beast::iequals(expect, "100-continue")) {
+    if (!parser.is_done()) {
+      if (parser.expect_continue()) {
         Lowest().expires_after(o.write_timeout);
         auto [ec, n] =
             co_await asio::async_write(stream_, asio::const_buffer(kContinue, 25), kTuple);
         if (ec) co_return false;
       }
       Lowest().expires_after(o.body_timeout);
-      auto [ec, n] = co_await bhttp::async_read(stream_, buffer_, *parser_, kTuple);
+      auto [ec, n] = co_await bhttp::async_read(stream_, buffer_, parser, kTuple);
       if (ec == bhttp::error::body_limit) {
         co_await SendLocalError(
             NewRequestEntityTooLarge("limit is " + std::to_string(o.max_body_bytes)));
@@ -683,45 +753,25 @@ class Session final : public SessionBase, public ResponseWriter {
       }
     }
 
-    Request req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
     ParseTarget(req);
-    bool credentials = false;
-    for (const auto& f : msg) {
-      req.headers.Add(std::string(f.name_string()), std::string(f.value()));
-      if (IsCredentialHeader(f.name_string())) {
-        credentials = true;
-        WipeBytes(f.value().data(), f.value().size());  // the parser's copy, freed below
+    // The connection's certificates are lent to its request (one at a time), not copied.
+    struct LentCertificates {
+      Request& r;
+      std::vector<std::string>& der;
+      std::string& digest;
+      ~LentCertificates() {
+        der = std::move(r.peer_certificates_der);
+        digest = std::move(r.peer_certificates_digest);
       }
-    }
-    req.body = std::move(msg.body());
-    req.peer_certificates_der = peer_certificates_;
-    req.peer_certificates_digest = peer_certificates_digest_;
+    } lent_certificates{req, peer_certificates_, peer_certificates_digest_};
+    req.peer_certificates_der = std::move(peer_certificates_);
+    req.peer_certificates_digest = std::move(peer_certificates_digest_);
     req.remote_address = remote_address_;
     req.connection_id = id_;
     stream_id_ = server_->next_stream_id.fetch_add(1) + 1;
     req.stream_id = stream_id_;
     req.received_at = Clock::now();
-    head_request_ = msg.method() == bhttp::verb::head;
-    parser_.reset();
-    // A bearer token (or basic credentials) is wiped from the request and, when nothing else is
-    // buffered, from the read buffer once the request is over, on every path.
-    struct CredentialWipe {
-      Request& r;
-      beast::flat_buffer& buffer;
-      bool on;
-      ~CredentialWipe() {
-        if (!on) return;
-        for (const auto& [name, value] : r.headers) {
-          if (IsCredentialHeader(name)) WipeBytes(value.data(), value.size());
-        }
-        if (buffer.size() == 0 && buffer.capacity() > 0) {
-          auto all = buffer.prepare(buffer.capacity());
-          sodium_memzero(all.data(), all.size());
-        }
-      }
-    } credential_wipe{req, buffer_, credentials};
+    head_request_ = parser.method() == bhttp::verb::head;
 
     // Handle.
     ResetResponse();
@@ -846,7 +896,6 @@ class Session final : public SessionBase, public ResponseWriter {
   std::shared_ptr<ssl::context> ctx_;
   Stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Event closed_;
   Event monitor_done_;
   const uint64_t id_;

@@ -45,6 +45,43 @@ TEST(HttpTest, PercentCoding) {
   EXPECT_EQ(PercentDecode(PercentEncode("metadata.name=x,y!=z")), "metadata.name=x,y!=z");
 }
 
+// PercentDecode copies escape-free runs whole; it must decode exactly as the byte-by-byte
+// definition does (escapes at the ends, malformed and truncated ones, '+' both ways).
+TEST(HttpTest, PercentDecodeMatchesTheByteByByteDefinition) {
+  auto reference = [](std::string_view s, bool plus_is_space) {
+    auto hex = [](char c) {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+      return -1;
+    };
+    std::string out;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+        out.push_back(static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2])));
+        i += 2;
+      } else {
+        out.push_back(s[i] == '+' && plus_is_space ? ' ' : s[i]);
+      }
+    }
+    return out;
+  };
+  const std::string alphabet = "%+aF09zG/ ";
+  uint32_t seed = 12345;
+  for (int n = 0; n < 20000; ++n) {
+    std::string s;
+    seed = seed * 1103515245 + 12345;
+    const size_t len = (seed >> 16) % 9;
+    for (size_t i = 0; i < len; ++i) {
+      seed = seed * 1103515245 + 12345;
+      s.push_back(alphabet[(seed >> 16) % alphabet.size()]);
+    }
+    for (bool plus : {false, true}) {
+      ASSERT_EQ(PercentDecode(s, plus), reference(s, plus)) << "\"" << s << "\" plus " << plus;
+    }
+  }
+}
+
 TEST(HttpTest, QueryParsesLikeGo) {
   Query q("labelSelector=app%3Dweb%2Ctier+in+(a)&watch=true&&limit=500&flag&watch=false");
   EXPECT_EQ(q.Get("labelSelector"), "app=web,tier in (a)");

@@ -283,6 +283,54 @@ TEST_F(HttpServerTest, SlowHeaderClientIsClosedAfterTheTimeout) {
   EXPECT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
 }
 
+// The request parser (kube::http's own, straight into Request): a chunked body, and a body sent
+// only after "100 Continue", both reach the handler whole; HTTP/1.0 without keep-alive closes.
+TEST_F(HttpServerTest, ChunkedAndExpectContinueRequestBodies) {
+  Route("/echo", EchoHandler);
+  StartServer();
+  RawTlsClient raw(port_);
+  auto read_response = [&]() {
+    std::string got;
+    char buf[4096];
+    boost::system::error_code ec;
+    while (got.find("\r\n\r\n") == std::string::npos && !ec) {
+      got.append(buf, raw.s.read_some(asio::buffer(buf), ec));
+    }
+    size_t head_end = got.find("\r\n\r\n") + 4;
+    size_t cl = got.find("Content-Length: ");
+    size_t length = cl == std::string::npos ? 0 : std::stoul(got.substr(cl + 16));
+    while (got.size() < head_end + length && !ec) {
+      got.append(buf, raw.s.read_some(asio::buffer(buf), ec));
+    }
+    return got;
+  };
+  asio::write(raw.s, asio::buffer(std::string("POST /echo?c=1 HTTP/1.1\r\nHost: x\r\n"
+                                              "X-Test: chunked\r\n"
+                                              "Transfer-Encoding: chunked\r\n\r\n"
+                                              "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")));
+  std::string r = read_response();
+  EXPECT_THAT(r, ::testing::StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(r, ::testing::HasSubstr("X-Header: chunked\r\n"));
+  EXPECT_THAT(r, ::testing::EndsWith("\r\n\r\nPOST /echo?c=1\nhello world"));
+
+  asio::write(raw.s, asio::buffer(std::string("PUT /echo HTTP/1.1\r\nHost: x\r\n"
+                                              "Expect: 100-continue\r\n"
+                                              "Content-Length: 5\r\n\r\n")));
+  char cont[25];
+  asio::read(raw.s, asio::buffer(cont));
+  EXPECT_EQ(std::string(cont, sizeof cont), "HTTP/1.1 100 Continue\r\n\r\n");
+  asio::write(raw.s, asio::buffer(std::string("abcde")));
+  r = read_response();
+  EXPECT_THAT(r, ::testing::StartsWith("HTTP/1.1 200 OK\r\n"));
+  EXPECT_THAT(r, ::testing::EndsWith("\r\n\r\nPUT /echo?\nabcde"));
+  EXPECT_EQ(server_->total_connections(), 1u);  // kept alive throughout
+
+  asio::write(raw.s, asio::buffer(std::string("GET /echo HTTP/1.0\r\n\r\n")));
+  r = read_response();
+  EXPECT_THAT(r, ::testing::StartsWith("HTTP/1.0 200 OK\r\n"));
+  EXPECT_LT(raw.TimeUntilClosed().count(), 3000);
+}
+
 TEST_F(HttpServerTest, ConnectionsBeyondTheLimitAreRefused) {
   Route("/echo", EchoHandler);
   http::ServerOptions o;
