@@ -1,9 +1,12 @@
 #include "proxy/translator.h"
 
+#include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <unordered_set>
+#include <vector>
 
 #include "proxy/fast_translate.h"
 #include "proxy/names.h"
@@ -48,16 +51,27 @@ void DedupeMembers(Value& v, json::Allocator& a) {
   if (!v.IsObject()) return;
   for (auto& m : v.GetObject()) DedupeMembers(m.value, a);
   if (v.MemberCount() < 2) return;
-  std::unordered_set<std::string_view> seen;
+  // Looking for a duplicate allocates nothing for an object of up to 32 members (the usual
+  // case, and every object of a create or update body was being hashed into a set).
   bool dup = false;
-  for (auto& m : v.GetObject()) {
-    if (!seen.insert(json::View(m.name)).second) {
-      dup = true;
-      break;
+  if (v.MemberCount() <= 32) {
+    std::array<std::string_view, 32> names;
+    size_t n = 0;
+    for (auto& m : v.GetObject()) {
+      const std::string_view name = json::View(m.name);
+      for (size_t i = 0; i < n && !dup; ++i) dup = names[i] == name;
+      if (dup) break;
+      names[n++] = name;
     }
+  } else {
+    std::vector<std::string_view> names;
+    names.reserve(v.MemberCount());
+    for (auto& m : v.GetObject()) names.push_back(json::View(m.name));
+    std::sort(names.begin(), names.end());
+    dup = std::adjacent_find(names.begin(), names.end()) != names.end();
   }
   if (!dup) return;
-  seen.clear();
+  std::unordered_set<std::string_view> seen;
   std::unordered_set<const Value*> keep;  // the last member of each name
   for (auto it = v.MemberEnd(); it != v.MemberBegin();) {
     --it;

@@ -415,6 +415,28 @@ TEST(DecodeBody, DuplicateMembersKeepTheLast) {
   EXPECT_EQ(json::Serialize(ok).find("\"metadata\""), json::Serialize(ok).rfind("\"metadata\""));
 }
 
+// Duplicates are found in small objects (compared in place) and large ones (sorted), at any
+// depth; objects without duplicates keep their member order.
+TEST(DecodeBody, DuplicatesInSmallAndLargeObjectsKeepTheLast) {
+  for (int members : {2, 32, 33, 40}) {
+    SCOPED_TRACE(members);
+    std::string spec;
+    for (int i = 0; i < members; ++i) {
+      spec += (i ? "," : "") + ("\"k" + std::to_string(i) + "\":" + std::to_string(i));
+    }
+    json::Document unique = Body("{\"spec\":{" + spec + "}}");
+    EXPECT_EQ(json::Serialize(unique), "{\"spec\":{" + spec + "}}");
+    json::Document dup = Body("{\"spec\":{" + spec + ",\"k1\":\"last\"}}");
+    const json::Value* v = json::Find(dup, "spec");
+    ASSERT_NE(v, nullptr);
+    EXPECT_EQ(v->MemberCount(), static_cast<unsigned>(members));
+    EXPECT_EQ(json::GetString(*v, "k1"), "last");
+    json::Document nested = Body("{\"a\":[{\"b\":{" + spec + ",\"k0\":true}}]}");
+    EXPECT_NE(json::Serialize(nested).find("\"k0\":true"), std::string::npos);
+    EXPECT_EQ(json::Serialize(nested).find("\"k0\":0"), std::string::npos);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Merge patches
 
