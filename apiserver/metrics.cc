@@ -17,9 +17,19 @@ void Metrics::ObserveRequest(std::string_view verb, std::string_view group,
                              std::string_view resource, int code, double seconds,
                              bool long_running) {
   std::lock_guard lock(mu_);
-  ++requests_[{std::string(verb), std::string(group), std::string(resource), code}];
+  auto count = requests_.find(std::make_tuple(verb, group, resource, code));
+  if (count == requests_.end()) {
+    count = requests_.try_emplace({std::string(verb), std::string(group), std::string(resource), code})
+                .first;
+  }
+  ++count->second;
   if (long_running) return;
-  Histogram& h = latency_[{std::string(verb), std::string(group), std::string(resource)}];
+  auto series = latency_.find(std::make_tuple(verb, group, resource));
+  if (series == latency_.end()) {
+    series =
+        latency_.try_emplace({std::string(verb), std::string(group), std::string(resource)}).first;
+  }
+  Histogram& h = series->second;
   const auto& bounds = LatencyBuckets();
   if (h.buckets.empty()) h.buckets.assign(bounds.size(), 0);
   for (size_t i = 0; i < bounds.size(); ++i) {

@@ -50,8 +50,10 @@ class Metrics {
     double sum = 0;
   };
   mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, std::string, int>, uint64_t> requests_;
-  std::map<std::tuple<std::string, std::string, std::string>, Histogram> latency_;
+  // Transparent: a request looks its series up by string_views (no key strings built).
+  std::map<std::tuple<std::string, std::string, std::string, int>, uint64_t, std::less<>>
+      requests_;
+  std::map<std::tuple<std::string, std::string, std::string>, Histogram, std::less<>> latency_;
   std::map<std::string, uint64_t> authn_failures_;
   std::map<std::string, uint64_t> upstream_errors_;
   std::map<std::string, uint64_t> rejected_;

@@ -217,5 +217,27 @@ TEST(Router, VersionMetricsAndUnknownPaths) {
   EXPECT_THAT(f.Do("GET", "/").body, Not(HasSubstr("error")));
 }
 
+// Each request adds to its own series: the same verb/group/resource/code again counts up, another
+// code or resource is a series of its own, and long-running requests have no latency sample.
+TEST(Metrics, RequestSeriesAccumulate) {
+  Metrics m;
+  const std::string group = "k8s.starter.org", resource = "kubernetesclusters";
+  m.ObserveRequest("GET", group, resource, 200, 0.001, false);
+  m.ObserveRequest("GET", group, resource, 200, 0.002, false);
+  m.ObserveRequest("GET", group, resource, 404, 0.001, false);
+  m.ObserveRequest("WATCH", group, resource, 200, 30, true);
+  const std::string out = m.Render();
+  const std::string labels = "group=\"" + group + "\",resource=\"" + resource + "\"";
+  EXPECT_THAT(out, HasSubstr("apiserver_request_total{verb=\"GET\"," + labels +
+                             ",code=\"200\"} 2\n"));
+  EXPECT_THAT(out, HasSubstr("apiserver_request_total{verb=\"GET\"," + labels +
+                             ",code=\"404\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr("apiserver_request_total{verb=\"WATCH\"," + labels +
+                             ",code=\"200\"} 1\n"));
+  EXPECT_THAT(out, HasSubstr("apiserver_request_duration_seconds_count{verb=\"GET\"," + labels +
+                             "} 3\n"));
+  EXPECT_THAT(out, Not(HasSubstr("apiserver_request_duration_seconds_count{verb=\"WATCH\"")));
+}
+
 }  // namespace
 }  // namespace apiserver
