@@ -16,11 +16,13 @@ bool IsSpecialVerbNoSubresources(std::string_view s) { return s == "proxy"; }
 // Subresources of a namespace, so /namespaces/{ns}/status is not a resource named "status".
 bool IsNamespaceSubresource(std::string_view s) { return s == "status" || s == "finalize"; }
 
-std::vector<std::string> SplitPath(std::string_view path) {
+// Views into `path` (one allocation: the vector, sized up front).
+std::vector<std::string_view> SplitPath(std::string_view path) {
   while (!path.empty() && path.front() == '/') path.remove_prefix(1);
   while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-  std::vector<std::string> parts;
+  std::vector<std::string_view> parts;
   if (path.empty()) return parts;
+  parts.reserve(static_cast<size_t>(std::count(path.begin(), path.end(), '/')) + 1);
   while (true) {
     size_t slash = path.find('/');
     parts.emplace_back(path.substr(0, slash));
@@ -67,7 +69,7 @@ Result<RequestInfo> RequestInfoFactory::NewRequestInfo(std::string_view method,
   info.path = std::string(path);
   info.verb = Lower(method);
 
-  std::vector<std::string> parts = SplitPath(path);
+  const std::vector<std::string_view> parts = SplitPath(path);
   if (parts.size() < 3) return info;
   if (!api_prefixes_.contains(parts[0])) return info;
   info.api_prefix = parts[0];
@@ -116,7 +118,8 @@ Result<RequestInfo> RequestInfoFactory::NewRequestInfo(std::string_view method,
     }
   }
 
-  info.parts.assign(parts.begin() + static_cast<std::ptrdiff_t>(pos), parts.end());
+  info.parts.reserve(parts.size() - pos);
+  for (size_t i = pos; i < parts.size(); ++i) info.parts.emplace_back(parts[i]);
 
   // parts: resource/name/subresource/other/stuff/we/don't/interpret
   const auto& p = info.parts;
