@@ -30,6 +30,8 @@ class Headers {
   std::optional<std::string_view> Get(std::string_view name) const;  // first value
   std::vector<std::string_view> GetAll(std::string_view name) const;
   bool Has(std::string_view name) const { return Get(name).has_value(); }
+  void Reserve(size_t n) { fields_.reserve(n); }  // room for n fields in one allocation
+  size_t size() const { return fields_.size(); }
   const std::vector<std::pair<std::string, std::string>>& fields() const { return fields_; }
   auto begin() const { return fields_.begin(); }
   auto end() const { return fields_.end(); }

@@ -121,6 +121,10 @@ std::string EndpointString(const tcp::endpoint& ep) {
 // allocation per field, then a copy of each into Request::headers).
 class RequestParser final : public bhttp::basic_parser<true> {
  public:
+  // What kube-aggregator sends (Accept, User-Agent, X-Remote-*, X-Forwarded-*, ...) fits: the
+  // headers take one allocation instead of a doubling vector's four or five.
+  static constexpr size_t kExpectedRequestFields = 16;
+
   explicit RequestParser(Request& req) : req_(req) {}
 
   bhttp::verb method() const { return method_; }
@@ -135,6 +139,7 @@ class RequestParser final : public bhttp::basic_parser<true> {
     version_ = version;
     req_.method.assign(method_str.data(), method_str.size());
     req_.target.assign(target.data(), target.size());
+    req_.headers.Reserve(kExpectedRequestFields);
   }
   void on_response_impl(int, beast::string_view, int, beast::error_code& ec) override {
     ec = bhttp::error::bad_method;  // not called when parsing requests

@@ -19,6 +19,7 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <iterator>
 #include <mutex>
 #include <vector>
 
@@ -202,6 +203,7 @@ asio::awaitable<boost::system::error_code> ReadSome(S& s, beast::flat_buffer& b,
 
 template <class Fields>
 void CopyHeaders(const Fields& in, http::Headers& out) {
+  out.Reserve(out.size() + static_cast<size_t>(std::distance(in.begin(), in.end())));
   for (const auto& f : in) out.Add(std::string(f.name_string()), std::string(f.value()));
 }
 

@@ -11,9 +11,12 @@ namespace {
 
 TEST(HttpTest, HeadersAreCaseInsensitiveAndOrdered) {
   Headers h;
+  h.Reserve(16);  // room only: no fields
+  EXPECT_EQ(h.size(), 0u);
   h.Add("Content-Type", "application/json");
   h.Add("X-Remote-Group", "a");
   h.Add("x-remote-group", "b");
+  EXPECT_EQ(h.size(), 3u);
   EXPECT_EQ(h.Get("content-type"), "application/json");
   EXPECT_TRUE(h.Has("CONTENT-TYPE"));
   EXPECT_FALSE(h.Has("Accept"));
