@@ -19,8 +19,9 @@ void Metrics::ObserveRequest(std::string_view verb, std::string_view group,
   std::lock_guard lock(mu_);
   auto count = requests_.find(std::make_tuple(verb, group, resource, code));
   if (count == requests_.end()) {
-    count = requests_.try_emplace({std::string(verb), std::string(group), std::string(resource), code})
-                .first;
+    count =
+        requests_.try_emplace({std::string(verb), std::string(group), std::string(resource), code})
+            .first;
   }
   ++count->second;
   if (long_running) return;

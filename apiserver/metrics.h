@@ -51,8 +51,7 @@ class Metrics {
   };
   mutable std::mutex mu_;
   // Transparent: a request looks its series up by string_views (no key strings built).
-  std::map<std::tuple<std::string, std::string, std::string, int>, uint64_t, std::less<>>
-      requests_;
+  std::map<std::tuple<std::string, std::string, std::string, int>, uint64_t, std::less<>> requests_;
   std::map<std::tuple<std::string, std::string, std::string>, Histogram, std::less<>> latency_;
   std::map<std::string, uint64_t> authn_failures_;
   std::map<std::string, uint64_t> upstream_errors_;

@@ -910,7 +910,7 @@ class Session final : public SessionBase, public ResponseWriter {
   std::string peer_certificates_digest_;
   State state_ = State::kHandshake;
   std::shared_ptr<asio::cancellation_signal> cancel_;  // see Spawn()
-  DeadlineQueue* deadlines_;  // of the session's io_context
+  DeadlineQueue* deadlines_;                           // of the session's io_context
   struct Deadline : DeadlineQueue::Entry {
     Session* self = nullptr;
   } deadline_;
@@ -969,13 +969,13 @@ asio::awaitable<void> Server::Impl::AcceptLoop() {
     if (opts.tls) {
       auto ctx = opts.tls->Current();
       auto s = std::make_shared<Session<true>>(this, std::move(socket), std::move(ctx), id,
-                                                &home_ioc.deadlines);
+                                               &home_ioc.deadlines);
       session = s;
       Register(id, s);
       Session<true>::Spawn(std::move(s));
     } else {
       auto s = std::make_shared<Session<false>>(this, std::move(socket), nullptr, id,
-                                                 &home_ioc.deadlines);
+                                                &home_ioc.deadlines);
       session = s;
       Register(id, s);
       Session<false>::Spawn(std::move(s));

@@ -228,14 +228,14 @@ TEST(Metrics, RequestSeriesAccumulate) {
   m.ObserveRequest("WATCH", group, resource, 200, 30, true);
   const std::string out = m.Render();
   const std::string labels = "group=\"" + group + "\",resource=\"" + resource + "\"";
-  EXPECT_THAT(out, HasSubstr("apiserver_request_total{verb=\"GET\"," + labels +
-                             ",code=\"200\"} 2\n"));
-  EXPECT_THAT(out, HasSubstr("apiserver_request_total{verb=\"GET\"," + labels +
-                             ",code=\"404\"} 1\n"));
-  EXPECT_THAT(out, HasSubstr("apiserver_request_total{verb=\"WATCH\"," + labels +
-                             ",code=\"200\"} 1\n"));
-  EXPECT_THAT(out, HasSubstr("apiserver_request_duration_seconds_count{verb=\"GET\"," + labels +
-                             "} 3\n"));
+  EXPECT_THAT(out,
+              HasSubstr("apiserver_request_total{verb=\"GET\"," + labels + ",code=\"200\"} 2\n"));
+  EXPECT_THAT(out,
+              HasSubstr("apiserver_request_total{verb=\"GET\"," + labels + ",code=\"404\"} 1\n"));
+  EXPECT_THAT(out,
+              HasSubstr("apiserver_request_total{verb=\"WATCH\"," + labels + ",code=\"200\"} 1\n"));
+  EXPECT_THAT(
+      out, HasSubstr("apiserver_request_duration_seconds_count{verb=\"GET\"," + labels + "} 3\n"));
   EXPECT_THAT(out, Not(HasSubstr("apiserver_request_duration_seconds_count{verb=\"WATCH\"")));
 }
 

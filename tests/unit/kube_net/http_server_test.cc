@@ -38,7 +38,22 @@ asio::awaitable<void> EchoHandler(Request& req, ResponseWriter& w) {
   co_await w.Send(200, std::move(h), body);
 }
 
-class HttpServerTest : public NetFixture {};
+class HttpServerTest : public NetFixture {
+ protected:
+  // A client streams `path`, reads the first chunk while the server counts one active stream,
+  // then goes away (dropping the stream closes the connection).
+  void ReadFirstChunkAndDisconnect(const std::string& path) {
+    auto client = Client();
+    io_.Run([&]() -> asio::awaitable<void> {
+      auto s = co_await client->Stream(Get(path));
+      EXPECT_TRUE(s.ok());
+      if (!s.ok()) co_return;
+      auto c1 = co_await (*s)->Read();
+      EXPECT_TRUE(c1.ok());
+      EXPECT_EQ(server_->active_streams(), 1u);
+    }());
+  }
+};
 
 TEST_F(HttpServerTest, RoundTripGetAndPost) {
   Route("/echo", EchoHandler);
@@ -373,16 +388,7 @@ TEST_F(HttpServerTest, WaitClosedFiresWhenTheClientDisconnectsMidStream) {
     handler_done = true;
   });
   StartServer();
-  auto client = Client();
-  io_.Run([&]() -> asio::awaitable<void> {
-    auto s = co_await client->Stream(Get("/watch"));
-    EXPECT_TRUE(s.ok());
-    if (!s.ok()) co_return;
-    auto c1 = co_await (*s)->Read();
-    EXPECT_TRUE(c1.ok());
-    EXPECT_EQ(server_->active_streams(), 1u);
-    // Dropping the stream closes the connection.
-  }());
+  ReadFirstChunkAndDisconnect("/watch");
   EXPECT_TRUE(WaitFor([&] { return handler_done.load(); }));
   EXPECT_TRUE(saw_close.load());
   EXPECT_TRUE(WaitFor([&] { return server_->active_streams() == 0; }));
@@ -406,15 +412,7 @@ TEST_F(HttpServerTest, CancelOnCloseEndsTheHandlersWaitWhenTheClientDisconnects)
     handler_done = true;
   });
   StartServer();
-  auto client = Client();
-  io_.Run([&]() -> asio::awaitable<void> {
-    auto s = co_await client->Stream(Get("/watch"));
-    EXPECT_TRUE(s.ok());
-    if (!s.ok()) co_return;
-    auto c1 = co_await (*s)->Read();
-    EXPECT_TRUE(c1.ok());
-    // Dropping the stream closes the connection.
-  }());
+  ReadFirstChunkAndDisconnect("/watch");
   EXPECT_TRUE(WaitFor([&] { return handler_done.load(); }));
   EXPECT_TRUE(aborted.load());
   EXPECT_TRUE(cancelled.load());
@@ -454,9 +452,8 @@ TEST_F(HttpServerTest, ArmedDeadlineCancelsTheHandlerAndTheConnectionGoesOn) {
     EXPECT_TRUE(w.ArmDeadline(start + milliseconds(100)));
     asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::seconds(10));
     auto [ec] = co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
-    seen->waited_ms = std::chrono::duration_cast<milliseconds>(
-                          std::chrono::steady_clock::now() - start)
-                          .count();
+    seen->waited_ms =
+        std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - start).count();
     if (ec == asio::error::operation_aborted) seen->aborted++;
     if (w.Disarm()) {
       seen->fired++;
