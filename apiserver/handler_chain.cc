@@ -251,18 +251,8 @@ asio::awaitable<void> HandlerChain::WithTimeout(RequestContext& ctx) {
   }
   // The front end keeps the deadline (no timer, no second coroutine per request): when it
   // passes, what the chain awaits is cancelled and the chain unwinds to here.
+  // (The front end also disarms it when the handler returns, by any path.)
   if (ctx.w.ArmDeadline(std::chrono::steady_clock::now() + options_.request_timeout)) {
-    struct Disarm {
-      kube::http::ResponseWriter& w;
-      bool done = false;
-      bool fired = false;
-      bool Now() {
-        if (!done) fired = w.Disarm();
-        done = true;
-        return fired;
-      }
-      ~Disarm() { Now(); }
-    } disarm{ctx.w};
     std::exception_ptr inner_error;
     try {
       co_await WithAuthentication(ctx);
@@ -270,7 +260,7 @@ asio::awaitable<void> HandlerChain::WithTimeout(RequestContext& ctx) {
       inner_error = std::current_exception();
     }
     // Not fired: the chain's own outcome. Fired: its error is the expected cancellation.
-    if (!disarm.Now()) {
+    if (!ctx.w.Disarm()) {
       if (inner_error) std::rethrow_exception(inner_error);
       co_return;
     }

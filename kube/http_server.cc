@@ -425,8 +425,7 @@ class Session final : public SessionBase, public ResponseWriter {
   // HardClose() does, but leave the connection alone (a handler past its deadline still answers
   // 504, and the connection may serve the next request).
   void CancelHandler() {
-    deadlines_->Disarm(&deadline_);
-    cancel_on_close_ = false;
+    Disarm();
     if (run_done_ || !cancel_ || state_ != State::kHandling) return;
     handler_cancelled_ = true;
     cancel_->emit(asio::cancellation_type::terminal);
