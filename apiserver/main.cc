@@ -11,7 +11,19 @@
 #include "apiserver/options.h"
 #include "apiserver/server.h"
 
+#ifdef MCP_USE_MIMALLOC
+// operator new and delete go straight to mimalloc, without a call through malloc (only in this
+// translation unit: the header defines them).
+#include <mimalloc-new-delete.h>
+#endif
+
 namespace {
+
+#ifdef MCP_USE_MIMALLOC
+constexpr std::string_view kBuiltWith = " (mimalloc)";
+#else
+constexpr std::string_view kBuiltWith = "";
+#endif
 
 constexpr std::string_view kUsage =
     "mcp-connector: serves a control plane's claim APIs in this cluster.\n"
@@ -43,7 +55,7 @@ int Usage(std::ostream& os, int rc) {
 int main(int argc, char** argv) {
   std::string_view cmd = argc >= 2 ? std::string_view(argv[1]) : std::string_view();
   if (cmd == "--version" || cmd == "version") {
-    std::cout << "mcp-connector " << MCP_CONNECTOR_VERSION << "\n";
+    std::cout << "mcp-connector " << MCP_CONNECTOR_VERSION << kBuiltWith << "\n";
     return 0;
   }
   if (cmd == "--help" || cmd == "-h" || cmd == "help") return Usage(std::cout, 0);

@@ -236,6 +236,7 @@ struct ConnectorServer::Impl {
   }
 
   ~Impl() {
+    if (heap_trimmer) heap_trimmer->Stop();  // it posts to http's and client_ctx's threads
     if (http) http->Shutdown(std::chrono::milliseconds(0));  // no-op after Shutdown()
     if (proxy_control_plane) proxy_control_plane->CloseIdle();
     http.reset();  // joins the serving threads; request frames (proxy streams) end here
@@ -488,7 +489,14 @@ kube::Result<uint16_t> ConnectorServer::Start() {
                           static_cast<double>(st.transport_errors));
     if (controller != nullptr) controller->AppendMetrics(out);
   });
-  m.heap_trimmer = std::make_shared<kube::HeapTrimmer>();
+  kube::HeapTrimOptions trim;
+  // Under mimalloc each thread collects its own heap (kube/heap_trimmer.h): the io threads and
+  // the client thread. ~Impl stops the trimmer before either goes away.
+  trim.collect_threads = [&m] {
+    m.http->PostToEachIoThread(kube::CollectThreadHeap);
+    asio::post(m.client_ctx, kube::CollectThreadHeap);
+  };
+  m.heap_trimmer = std::make_shared<kube::HeapTrimmer>(std::move(trim));
   m.metrics->AddCollector([trimmer = m.heap_trimmer](std::string& out) {
     Metrics::AppendFamily(out, "mcp_connector_heap_trims_total", "counter",
                           "Times free malloc memory was given back to the kernel.");
@@ -499,8 +507,15 @@ kube::Result<uint16_t> ConnectorServer::Start() {
     Metrics::AppendSample(out, "mcp_connector_heap_released_bytes_total", "",
                           static_cast<double>(trimmer->released_bytes()));
     const kube::HeapStats heap = trimmer->last_stats();
+    Metrics::AppendFamily(out, "mcp_connector_heap_allocator_info", "gauge",
+                          "The allocator serving malloc and operator new.");
+    Metrics::AppendSample(
+        out, "mcp_connector_heap_allocator_info",
+        "allocator=\"" + std::string(kube::AllocatorName(kube::CurrentAllocator())) + "\"", 1);
     Metrics::AppendFamily(out, "mcp_connector_heap_bytes", "gauge",
-                          "malloc's heap at the last check (every 10 s), by state.");
+                          "The allocator's heap at the last check (every 10 s), by state. glibc: "
+                          "in_use is allocated, free is held free. mimalloc: in_use is "
+                          "committed, free is 0 (it decommits free memory itself).");
     Metrics::AppendSample(out, "mcp_connector_heap_bytes", "state=\"in_use\"",
                           static_cast<double>(heap.in_use_bytes));
     Metrics::AppendSample(out, "mcp_connector_heap_bytes", "state=\"free\"",

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl
   libboost1.81-dev libssl-dev rapidjson-dev libyaml-cpp-dev libsodium-dev libgoogle-glog-dev
+  libmimalloc-dev               # mcp-connector's allocator (README "Dependencies")
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   clang-14 libclang-rt-14-dev   # libFuzzer (-DFUZZ=ON)
   nginx-light wrk procps curl   # benchmarks (nginx baseline, wrk), /proc readers; curl in tests

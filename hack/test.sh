@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Sets up and runs every test: installs deps, configures with ASan+UBSan, builds, runs ctest.
+# Sets up and runs every test: installs deps, configures with ASan+UBSan, builds, runs ctest, then
+# the real-binary tests again against the Release build, then the fuzz targets.
 # Usage: hack/test.sh [ctest args...]   (BUILD_DIR=build-test by default; SANITIZE=OFF to skip)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,6 +20,20 @@ export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/hack/lsan.supp}
 # at a leak check under load, was a race in kube/http_server.cc, fixed with its regression test
 # SessionTest.ClientClosingAsAStreamEndsIsNotKeptAlive.)
 (cd "$build_dir" && ctest --output-on-failure -j "$jobs" --timeout 600 "$@")
+
+# The product as shipped: mcp-connector in Release on mimalloc (README "Dependencies"), which the
+# sanitized build above cannot link. The tests that start the real binary
+# (tests/integration/connector/shutdown_test.cc) run once more, against it. RELEASE_CHECK=0 skips.
+if [ "${RELEASE_CHECK:-1}" != "0" ]; then
+  release_dir=${RELEASE_BUILD_DIR:-build-release}
+  cmake -S . -B "$release_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
+        -DBUILD_BENCH=OFF
+  cmake --build "$release_dir" -j "$jobs" --target mcp-connector
+  "$release_dir/mcp-connector" --version
+  MCP_BUILD_DIR="$PWD/$release_dir" MCP_SOURCE_DIR="$PWD" \
+    "$build_dir/tests/integration/connector/connector_integration_test" \
+    --gtest_filter='BinaryShutdownTest.*'
+fi
 
 # Every libFuzzer target briefly over its corpus and kept reproducers (issue 8). FUZZ=0 skips.
 if [ "${FUZZ:-1}" != "0" ]; then

@@ -994,6 +994,10 @@ Server::Server(ServerOptions options, Handler handler) : impl_(std::make_shared<
   }
 }
 
+void Server::PostToEachIoThread(const std::function<void()>& fn) const {
+  for (auto& ioc : impl_->iocs) asio::post(*ioc, fn);
+}
+
 Server::~Server() {
   if (!impl_->shut_down && impl_->acceptor) Shutdown(std::chrono::milliseconds(0));
   impl_->work.clear();

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -68,6 +69,10 @@ class Server {
   // lifetime; a RestClient may share it (ClusterConfig::pool_per_caller_context keeps each
   // pooled connection on the io thread of the request that uses it).
   boost::asio::any_io_executor executor() const;
+
+  // Queues `fn` once on each io thread (from any thread, without waiting for it), e.g. the
+  // allocator's per-thread collection (kube/heap_trimmer.h).
+  void PostToEachIoThread(const std::function<void()>& fn) const;
 
   struct Impl;  // implementation detail (http_server.cc)
 

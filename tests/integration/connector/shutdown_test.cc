@@ -206,6 +206,44 @@ TEST_F(BinaryShutdownTest, SigtermDrainsAndEndsWatchesCleanly) {
   EXPECT_THAT(log, ::testing::Not(HasSubstr("system:masters")));
 }
 
+// The binary runs on the allocator its build linked (mimalloc in a plain build, README
+// "Dependencies"; a sanitizer's own under ASan), and /metrics says which, with its heap figures.
+// hack/test.sh runs this file against the Release binary too.
+TEST_F(BinaryShutdownTest, MetricsNameTheAllocatorServingMalloc) {
+  int port = StartConnector({});
+  ASSERT_GT(port, 0);
+  std::string code;
+  for (int i = 0; i < 100 && code != "200"; ++i) {
+    code = Curl(port, "/readyz", dir_ + "/ready", false, false);
+    if (code != "200") std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(code, "200") << ReadAll(dir_ + "/ready") << ReadAll(log_);
+  // The heap figures are read every 10 s, the first time 10 s after the start.
+  std::smatch m;
+  const std::regex in_use("mcp_connector_heap_bytes\\{state=\"in_use\"\\} ([0-9]+)");
+  std::string metrics;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  do {
+    std::this_thread::sleep_for(500ms);
+    ASSERT_EQ(Curl(port, "/metrics", dir_ + "/metrics"), "200") << ReadAll(dir_ + "/metrics");
+    metrics = ReadAll(dir_ + "/metrics");
+  } while ((!std::regex_search(metrics, m, in_use) || m[1] == "0") &&
+           std::chrono::steady_clock::now() < deadline);
+  // The build says whether it linked mimalloc: `--version` ends in " (mimalloc)".
+  const std::string version_out = dir_ + "/version";
+  std::string cmd = Env("MCP_BUILD_DIR", "/work/main/build") + "/mcp-connector --version >" +
+                    version_out + " 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << ReadAll(version_out);
+  const bool linked = ReadAll(version_out).find("(mimalloc)") != std::string::npos;
+  EXPECT_THAT(metrics, HasSubstr(std::string("mcp_connector_heap_allocator_info{allocator=\"") +
+                                 (linked ? "mimalloc" : "glibc") + "\"} 1\n"))
+      << ReadAll(version_out);
+  ASSERT_TRUE(std::regex_search(metrics, m, in_use)) << metrics;
+  // At least the served API set and the TLS contexts, at most the whole process.
+  EXPECT_GT(std::stoull(m[1]), 1u << 20) << metrics;
+  EXPECT_LT(std::stoull(m[1]), 1ull << 30) << metrics;
+}
+
 // The rest of issue 8's SIGTERM sequence on the real binary: after the shutdown delay the
 // listener closes (new connections are refused), a request in flight that the control plane
 // answers within the grace period finishes normally, and one still hanging at the end of the

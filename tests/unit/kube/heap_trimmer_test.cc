@@ -19,16 +19,27 @@ constexpr size_t kChunk = 4096;
 constexpr size_t kChunks = 16384;  // 64 MiB
 
 // Leaves ~64 MiB free but resident in the middle of glibc's main heap (a live block above keeps
-// free() from trimming the top). Returns the pinning block, to free at the end.
+// free() from trimming the top). Returns the pinning block, to free at the end: the last chunk,
+// which came from the top of the heap (a small block could come from a free list further down,
+// as it does in a Release build, and pin nothing).
 void* MakeFreeResidentMemory() {
-  std::vector<void*> chunks(kChunks);
+  std::vector<void*> chunks(kChunks + 1);
   for (auto& c : chunks) {
     c = __libc_malloc(kChunk);
     std::memset(c, 0x5a, kChunk);
   }
-  void* pin = __libc_malloc(64);
+  void* pin = chunks.back();
+  chunks.pop_back();
   for (void* c : chunks) __libc_free(c);
   return pin;
+}
+
+// This binary does not link mimalloc: glibc's malloc (or a sanitizer's) serves it, and mimalloc's
+// weak entry points are not mistaken for it.
+TEST(HeapTrimmerTest, TheAllocatorIsGlibcsWithoutMimalloc) {
+  EXPECT_EQ(CurrentAllocator(), Allocator::kGlibc);
+  EXPECT_EQ(AllocatorName(Allocator::kGlibc), "glibc");
+  EXPECT_EQ(AllocatorName(Allocator::kMimalloc), "mimalloc");
 }
 
 TEST(HeapTrimmerTest, TrimsOnlyWhenFreeResidentMemoryGrewPastTheThreshold) {
