@@ -36,11 +36,10 @@ bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
 std::string PercentDecode(std::string_view s, bool plus_is_space) {
   std::string out;
   out.reserve(s.size());
-  const std::string_view specials = plus_is_space ? std::string_view("%+") : std::string_view("%");
   size_t i = 0;
   while (i < s.size()) {
     // Runs without an escape are copied whole (a path or a query value usually has none).
-    size_t special = s.find_first_of(specials, i);
+    size_t special = plus_is_space ? FindFirstOf(s, "%+", i) : s.find('%', i);
     if (special == std::string_view::npos) special = s.size();
     out.append(s.data() + i, special - i);
     i = special;

@@ -444,8 +444,8 @@ Result<std::string> RestClientImpl::BuildHead(const RestRequest& r) {
   if (!has_user_agent) size += std::string_view("User-Agent: ").size() + cfg_.user_agent.size() + 2;
   for (const auto& [name, value] : r.headers) {
     if (skipped(name)) continue;
-    if (name.find_first_of("\r\n:") != std::string::npos ||
-        value.find_first_of("\r\n") != std::string::npos) {
+    if (http::FindFirstOf(name, "\r\n:") != std::string::npos ||
+        http::FindFirstOf(value, "\r\n") != std::string::npos) {
       return NewBadRequest("invalid header in upstream request");
     }
     size += name.size() + 2 + value.size() + 2;

@@ -48,6 +48,17 @@ TEST(HttpTest, PercentCoding) {
   EXPECT_EQ(PercentDecode(PercentEncode("metadata.name=x,y!=z")), "metadata.name=x,y!=z");
 }
 
+TEST(HttpTest, FindFirstOfFindsAnyByteOfTheSet) {
+  EXPECT_EQ(FindFirstOf("abc%def+", "%+"), 3u);
+  EXPECT_EQ(FindFirstOf("abc%def+", "%+", 4), 7u);
+  EXPECT_EQ(FindFirstOf("abc%def+", "+", 8), std::string_view::npos);
+  EXPECT_EQ(FindFirstOf("name\r\n", "\r\n:"), 4u);
+  EXPECT_EQ(FindFirstOf("plain", "\r\n:"), std::string_view::npos);
+  EXPECT_EQ(FindFirstOf("", "x"), std::string_view::npos);
+  EXPECT_EQ(FindFirstOf("x", ""), std::string_view::npos);
+  EXPECT_EQ(FindFirstOf(std::string_view("a\0b", 3), std::string_view("\0", 1)), 1u);
+}
+
 // PercentDecode copies escape-free runs whole; it must decode exactly as the byte-by-byte
 // definition does (escapes at the ends, malformed and truncated ones, '+' both ways).
 TEST(HttpTest, PercentDecodeMatchesTheByteByByteDefinition) {

@@ -149,6 +149,37 @@ TEST_F(RestClientTest, ServerPathPrefixIsPrepended) {
   EXPECT_EQ(json::GetString(*doc, "q"), "limit=5");
 }
 
+// A header that would split the upstream request (CR or LF anywhere, a colon in the name) is
+// refused with 400 before anything is sent; a colon in a value is fine.
+TEST_F(RestClientTest, HeadersThatWouldSplitTheRequestAreRefused) {
+  std::atomic<int> hits = 0;
+  Route("/x", [&hits](Request& req, ResponseWriter& w) -> asio::awaitable<void> {
+    ++hits;
+    co_await w.Send(200, Headers(), std::string(req.headers.Get("X-A").value_or("-")));
+  });
+  StartServer();
+  auto client = Client(Config());
+  const std::pair<std::string, std::string> refused[] = {
+      {"X-A", "v\r\nX-Injected: 1"}, {"X-A", "v\n"}, {"X-A", "\rv"},
+      {"X-A\r\nX-B", "v"},          {"X-A:B", "v"}, {"X-A\n", "v"}};
+  for (const auto& [name, value] : refused) {
+    RestRequest r;
+    r.path = "/x";
+    r.headers.Set(name, value);
+    auto resp = io_.Run(client->Do(std::move(r)));
+    ASSERT_FALSE(resp.ok()) << name;
+    EXPECT_EQ(resp.error().code, 400) << name;
+    EXPECT_EQ(resp.error().message, "invalid header in upstream request");
+  }
+  RestRequest r;
+  r.path = "/x";
+  r.headers.Set("X-A", "a:b c");
+  auto resp = io_.Run(client->Do(std::move(r)));
+  ASSERT_TRUE(resp.ok()) << resp.error().message;
+  EXPECT_EQ(resp->body, "a:b c");
+  EXPECT_EQ(hits.load(), 1);
+}
+
 TEST_F(RestClientTest, JsonConveniencesReturnDocumentsOrStatus) {
   Route("/api/v1/namespaces/ns/configmaps/cm",
         [](Request& req, ResponseWriter& w) -> asio::awaitable<void> {
