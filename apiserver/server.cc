@@ -499,7 +499,8 @@ kube::Result<uint16_t> ConnectorServer::Start() {
   m.heap_trimmer = std::make_shared<kube::HeapTrimmer>(std::move(trim));
   m.metrics->AddCollector([trimmer = m.heap_trimmer](std::string& out) {
     Metrics::AppendFamily(out, "mcp_connector_heap_trims_total", "counter",
-                          "Times free malloc memory was given back to the kernel.");
+                          "Times free malloc memory was given back to the kernel (glibc: "
+                          "trims; mimalloc: rounds of collection on every thread).");
     Metrics::AppendSample(out, "mcp_connector_heap_trims_total", "",
                           static_cast<double>(trimmer->trims()));
     Metrics::AppendFamily(out, "mcp_connector_heap_released_bytes_total", "counter",
@@ -515,7 +516,7 @@ kube::Result<uint16_t> ConnectorServer::Start() {
     Metrics::AppendFamily(out, "mcp_connector_heap_bytes", "gauge",
                           "The allocator's heap at the last check (every 10 s), by state. glibc: "
                           "in_use is allocated, free is held free. mimalloc: in_use is "
-                          "committed, free is 0 (it decommits free memory itself).");
+                          "committed, free is 0 (not known).");
     Metrics::AppendSample(out, "mcp_connector_heap_bytes", "state=\"in_use\"",
                           static_cast<double>(heap.in_use_bytes));
     Metrics::AppendSample(out, "mcp_connector_heap_bytes", "state=\"free\"",

@@ -140,6 +140,15 @@ class BinaryShutdownTest : public ::testing::Test {
     return background ? "" : ReadAll(out + ".code");
   }
 
+  // Ready (/readyz 200) once the authentication ConfigMap is loaded; false after 10 s.
+  bool WaitReady(int port) {
+    for (int i = 0; i < 100; ++i) {
+      if (Curl(port, "/readyz", dir_ + "/ready", false, false) == "200") return true;
+      std::this_thread::sleep_for(100ms);
+    }
+    return false;
+  }
+
   std::string dir_, log_;
   pid_t pid_ = -1;
   std::unique_ptr<fakekube::FakeKube> cp_, app_;
@@ -148,13 +157,7 @@ class BinaryShutdownTest : public ::testing::Test {
 TEST_F(BinaryShutdownTest, SigtermDrainsAndEndsWatchesCleanly) {
   int port = StartConnector({"--shutdown-delay-duration=1500ms", "--shutdown-grace-period=6s"});
   ASSERT_GT(port, 0);
-  // Ready once the authentication ConfigMap is loaded.
-  std::string code;
-  for (int i = 0; i < 100 && code != "200"; ++i) {
-    code = Curl(port, "/readyz", dir_ + "/ready", false, false);
-    if (code != "200") std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_EQ(code, "200") << ReadAll(dir_ + "/ready") << ReadAll(log_);
+  ASSERT_TRUE(WaitReady(port)) << ReadAll(dir_ + "/ready") << ReadAll(log_);
 
   // An authorized list through the connector, as the aggregator sends it.
   EXPECT_EQ(Curl(port, "/apis/k8s.starter.org/v1alpha1/namespaces/team-a/kubernetesclusters",
@@ -212,12 +215,7 @@ TEST_F(BinaryShutdownTest, SigtermDrainsAndEndsWatchesCleanly) {
 TEST_F(BinaryShutdownTest, MetricsNameTheAllocatorServingMalloc) {
   int port = StartConnector({});
   ASSERT_GT(port, 0);
-  std::string code;
-  for (int i = 0; i < 100 && code != "200"; ++i) {
-    code = Curl(port, "/readyz", dir_ + "/ready", false, false);
-    if (code != "200") std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_EQ(code, "200") << ReadAll(dir_ + "/ready") << ReadAll(log_);
+  ASSERT_TRUE(WaitReady(port)) << ReadAll(dir_ + "/ready") << ReadAll(log_);
   // The build says whether it linked mimalloc: `--version` ends in " (mimalloc)".
   const std::string version_out = dir_ + "/version";
   std::string cmd = Env("MCP_BUILD_DIR", "/work/main/build") + "/mcp-connector --version >" +
@@ -262,12 +260,7 @@ TEST_F(BinaryShutdownTest, MetricsNameTheAllocatorServingMalloc) {
 TEST_F(BinaryShutdownTest, SigtermFinishesInFlightRequestsAndCutsHungOnes) {
   int port = StartConnector({"--shutdown-delay-duration=500ms", "--shutdown-grace-period=3s"});
   ASSERT_GT(port, 0);
-  std::string code;
-  for (int i = 0; i < 100 && code != "200"; ++i) {
-    code = Curl(port, "/readyz", dir_ + "/ready", false, false);
-    if (code != "200") std::this_thread::sleep_for(100ms);
-  }
-  ASSERT_EQ(code, "200") << ReadAll(dir_ + "/ready") << ReadAll(log_);
+  ASSERT_TRUE(WaitReady(port)) << ReadAll(dir_ + "/ready") << ReadAll(log_);
 
   fakekube::Fault slow;  // a GET answered after 2 s: within the grace period
   slow.verb = "get";

@@ -161,7 +161,7 @@ TEST_F(RestClientTest, HeadersThatWouldSplitTheRequestAreRefused) {
   auto client = Client(Config());
   const std::pair<std::string, std::string> refused[] = {
       {"X-A", "v\r\nX-Injected: 1"}, {"X-A", "v\n"}, {"X-A", "\rv"},
-      {"X-A\r\nX-B", "v"},          {"X-A:B", "v"}, {"X-A\n", "v"}};
+      {"X-A\r\nX-B", "v"},           {"X-A:B", "v"}, {"X-A\n", "v"}};
   for (const auto& [name, value] : refused) {
     RestRequest r;
     r.path = "/x";
