@@ -30,6 +30,7 @@ class RecordingWriter : public ResponseWriter {
     return inner_.WriteHeader(status, std::move(headers), content_length);
   }
   asio::awaitable<bool> Write(std::string_view data) override { return inner_.Write(data); }
+  asio::awaitable<bool> WriteFramed(std::string& buf) override { return inner_.WriteFramed(buf); }
   asio::awaitable<bool> Finish() override { return inner_.Finish(); }
   asio::awaitable<void> WaitClosed() override { return inner_.WaitClosed(); }
   bool header_sent() const override { return inner_.header_sent(); }

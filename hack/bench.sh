@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 9's benchmarks: the same load against three targets on this machine, interleaved.
 #
-#   hack/bench.sh [get|create|list|watch|naming|all] [proxy_bench flags...]
+#   hack/bench.sh [get|create|list|watch|naming|translate|all] [proxy_bench flags...]
+#   (naming and translate are Google Benchmark programs: bench/naming, bench/translate)
 #
 #   (a) direct     the control plane (build-bench/fakekube --fixtures hack/demo/control-plane)
 #   (b) nginx      Debian's nginx as a plain TLS reverse proxy to it (upstream keep-alive), run
@@ -29,7 +30,7 @@ NGINX_WORKERS=${NGINX_WORKERS:-1}
 what=${1:-all}
 [ $# -gt 0 ] && shift
 case "$what" in
-  get|create|list|watch|naming|all) ;;
+  get|create|list|watch|naming|translate|all) ;;
   soak)  # issue 8's soak (bench/soak, helper "soak"): it starts its own processes; extra flags
          # go to it (--minutes 10 --watches 1000 ...; see bench/README.md "Soak (issue 8)")
     if [ "${SKIP_BUILD:-0}" != 1 ]; then
@@ -38,7 +39,7 @@ case "$what" in
       cmake --build "$BUILD_DIR" --target mcp-connector soak -j2
     fi
     exec "$BUILD_DIR/bench/soak/soak" --connector "$BUILD_DIR/mcp-connector" "$@" ;;
-  -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "bench: unknown workload $what" >&2; exit 2 ;;
 esac
 
@@ -47,11 +48,17 @@ if [ "${SKIP_BUILD:-0}" != 1 ]; then
     -DBUILD_BENCH=ON >/dev/null
   targets=(mcp-connector fakekube proxy_bench)
   [ "$what" = naming ] || [ "$what" = all ] && targets+=(naming_bench)
+  [ "$what" = translate ] || [ "$what" = all ] && targets+=(translate_bench)
   cmake --build "$BUILD_DIR" --target "${targets[@]}" -j2
 fi
 
 if [ "$what" = naming ]; then
   "$BUILD_DIR/bench/naming/naming_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+  exit 0
+fi
+if [ "$what" = translate ]; then
+  "$BUILD_DIR/bench/translate/translate_bench" --benchmark_repetitions=5 \
+    --benchmark_report_aggregates_only=true "$@"
   exit 0
 fi
 
@@ -194,6 +201,7 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -srm), $(nproc) CPUs, $(nginx -v 2>&
 if [ "$what" = all ]; then
   for w in get create list watch; do run_workload "$w" "$@"; done
   "$BUILD_DIR/bench/naming/naming_bench" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true
+  "$BUILD_DIR/bench/translate/translate_bench" --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
 else
   run_workload "$what" "$@"
 fi

@@ -198,6 +198,10 @@ void ParseTarget(Request& req) {
   req.query = Query(req.raw_query);
 }
 
+asio::awaitable<bool> ResponseWriter::WriteFramed(std::string& buf) {
+  co_return co_await Write(FramedData(buf));
+}
+
 asio::awaitable<bool> ResponseWriter::Send(int status, Headers headers, std::string_view body) {
   // Plain statements: g++ 12 miscompiles co_await inside conditions and short-circuit operators.
   bool ok = co_await WriteHeader(status, std::move(headers), body.size());

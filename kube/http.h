@@ -114,6 +114,19 @@ class ResponseWriter {
                                             std::optional<uint64_t> content_length) = 0;
   // Sends body bytes and flushes them to the client (a watch event must not wait in a buffer).
   virtual asio::awaitable<bool> Write(std::string_view data) = 0;
+  // Room in front of the data that WriteFramed may use.
+  static constexpr size_t kFrameHeadroom = 16;
+  // Write(`buf` without its first kFrameHeadroom bytes), letting the writer frame the data in
+  // place: it may overwrite those bytes and append to `buf`, whose content is unspecified
+  // afterwards. A chunked HTTP/1.1 body then goes out as one contiguous buffer; through Write,
+  // the chunk's size line, data and CRLF are gathered into one TLS record by copying the first
+  // 16 KB of the data (half of a list relay's 32 KB writes). Default: Write.
+  virtual asio::awaitable<bool> WriteFramed(std::string& buf);
+  // The data of a WriteFramed buffer.
+  static std::string_view FramedData(const std::string& buf) {
+    return buf.size() > kFrameHeadroom ? std::string_view(buf).substr(kFrameHeadroom)
+                                       : std::string_view();
+  }
   // Ends the body (last chunk). Idempotent.
   virtual asio::awaitable<bool> Finish() = 0;
   // Completes when the client has closed its side or the server is shutting down; for long

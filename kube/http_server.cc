@@ -28,6 +28,7 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <cstring>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -516,6 +517,26 @@ class Session final : public SessionBase, public ResponseWriter {
       *remaining_ -= data.size();
     }
     Buffers one{asio::buffer(data.data(), data.size())};
+    co_return co_await Flush(one, 1);
+  }
+
+  asio::awaitable<bool> WriteFramed(std::string& buf) override {
+    const std::string_view data = FramedData(buf);
+    if (!chunked_ || !header_sent_ || head_request_ || data.empty() || failed_ || finished_) {
+      co_return co_await Write(data);
+    }
+    // The size line right before the data, the CRLF after it: one buffer.
+    char size_line[24];
+    auto [p, ec] = std::to_chars(size_line, size_line + 16, data.size(), 16);
+    *p++ = '\r';
+    *p++ = '\n';
+    const auto line = static_cast<size_t>(p - size_line);  // <= 16 below 2^56 bytes
+    if (line > kFrameHeadroom) co_return co_await Write(data);
+    const size_t size = data.size();
+    buf.append(kCrLf, 2);  // (may move `buf`: `data` is not used after this)
+    char* begin = buf.data() + kFrameHeadroom - line;
+    std::memcpy(begin, size_line, line);
+    Buffers one{asio::buffer(begin, line + size + 2)};
     co_return co_await Flush(one, 1);
   }
 

@@ -108,6 +108,175 @@ int Hex4(const char* p) {
 bool IsWs(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
+// The scanning steps, over a cursor `p` that the caller keeps in a local (in a register: as a
+// member of the per-thread Scanner it was stored to thread-local memory at every step).
+// Each moves `p` past what it accepts and returns false on malformed or unusual text.
+
+void SkipWs(const char*& p, const char* end) {
+  // Compact JSON (what kube-apiserver writes) has none: one test. Whitespace is <= ' '.
+  if (p == end || static_cast<unsigned char>(*p) > ' ') return;
+  while (p < end && IsWs(*p)) ++p;
+}
+
+// p at '"'; moves past the closing quote. `escaped` is set when the string has an escape.
+bool SkipString(const char*& p, const char* end, bool* escaped) {
+  ++p;
+  while (true) {
+    p = scan::StringStop<true>(p, end);
+    if (p == end) return false;
+    const char c = *p;
+    if (c == '"') {
+      ++p;
+      return true;
+    }
+    if (c != '\\') return false;  // a control character
+    *escaped = true;
+    if (end - p < 2) return false;
+    switch (p[1]) {
+      case '"':
+      case '\\':
+      case '/':
+      case 'b':
+      case 'f':
+      case 'n':
+      case 'r':
+      case 't':
+        p += 2;
+        break;
+      case 'u': {
+        if (end - p < 6) return false;
+        const int cp = Hex4(p + 2);
+        // Surrogates (pairs must be checked like RapidJSON does) go to the DOM path.
+        if (cp < 0 || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        p += 6;
+        break;
+      }
+      default:
+        return false;
+    }
+  }
+}
+
+bool SkipNumber(const char*& p, const char* end) {
+  const char* begin = p;
+  if (*p == '-') ++p;
+  if (p == end) return false;
+  if (*p == '0') {
+    ++p;
+  } else if (*p >= '1' && *p <= '9') {
+    while (p < end && IsDigit(*p)) ++p;
+  } else {
+    return false;
+  }
+  if (p < end && *p == '.') {
+    ++p;
+    if (p == end || !IsDigit(*p)) return false;
+    while (p < end && IsDigit(*p)) ++p;
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) return false;
+  return static_cast<size_t>(p - begin) <= kMaxNumberChars;
+}
+
+bool SkipLiteral(const char*& p, const char* end, std::string_view word) {
+  if (static_cast<size_t>(end - p) < word.size() || std::memcmp(p, word.data(), word.size()) != 0)
+    return false;
+  p += word.size();
+  return true;
+}
+
+// A scalar at p (not '{' or '[').
+bool SkipScalar(const char*& p, const char* end) {
+  bool escaped = false;
+  switch (*p) {
+    case '"':
+      return SkipString(p, end, &escaped);
+    case 't':
+      return SkipLiteral(p, end, "true");
+    case 'f':
+      return SkipLiteral(p, end, "false");
+    case 'n':
+      return SkipLiteral(p, end, "null");
+    default:
+      return SkipNumber(p, end);
+  }
+}
+
+// In an object, moves past `"name":` and the whitespace after it; then (in an array too) p is
+// at a value: true when there is one.
+bool SkipMemberStart(const char*& p, const char* end, bool object) {
+  if (object) {
+    if (p == end || *p != '"') return false;
+    bool escaped = false;
+    if (!SkipString(p, end, &escaped)) return false;
+    SkipWs(p, end);
+    if (p == end || *p != ':') return false;
+    ++p;
+    SkipWs(p, end);
+  }
+  return p != end;
+}
+
+// Validates the object or array at p, `depth` levels down, recording nothing. Most of an object
+// is not split (spec, fieldsV1's f:spec, status): one loop, with the open levels kept as bits
+// (kMaxDepth <= 64), instead of a call per value.
+bool SkipContainer(const char*& p, const char* end, int depth) {
+  static_assert(kMaxDepth <= 64);
+  uint64_t objects = 0;  // bit i: open level i is an object
+  int level = 0;         // open levels
+  while (true) {
+    // p at '{' or '['.
+    if (depth + level >= kMaxDepth) return false;
+    const bool object = *p == '{';
+    objects = object ? objects | (uint64_t{1} << level) : objects & ~(uint64_t{1} << level);
+    ++level;
+    ++p;
+    SkipWs(p, end);
+    if (p == end) return false;
+    if (*p == (object ? '}' : ']')) {
+      ++p;
+      --level;
+    } else if (!SkipMemberStart(p, end, object)) {
+      return false;
+    } else if (*p == '{' || *p == '[') {
+      continue;  // the first value opens a level
+    } else if (!SkipScalar(p, end)) {
+      return false;
+    }
+    // After a value (or an empty container): close levels, or go on to the next value.
+    while (true) {
+      if (level == 0) return true;
+      SkipWs(p, end);
+      if (p == end) return false;
+      const bool in_object = (objects >> (level - 1)) & 1;
+      if (*p == ',') {
+        ++p;
+        SkipWs(p, end);
+        if (!SkipMemberStart(p, end, in_object)) return false;
+        if (*p == '{' || *p == '[') break;  // opens a level
+        if (!SkipScalar(p, end)) return false;
+        continue;
+      }
+      if (*p != (in_object ? '}' : ']')) return false;
+      ++p;
+      --level;
+    }
+  }
+}
+
+// Any value at p, recording nothing.
+bool SkipValue(const char*& p, const char* end, int depth) {
+  return *p == '{' || *p == '[' ? SkipContainer(p, end, depth) : SkipScalar(p, end);
+}
+
+bool HasDuplicates(const std::vector<Member>& m) {
+  for (size_t i = 1; i < m.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (m[i].key == m[j].key) return true;
+    }
+  }
+  return false;
+}
+
 // One validating pass over a JSON text, splitting the values whose shape matters. Reused (one
 // per thread): its vectors keep their capacity between items.
 class Scanner {
@@ -117,26 +286,22 @@ class Scanner {
   // length is stored there; an object cut short by the end of `text` is false, like bad text.
   bool Parse(std::string_view text, Shape root, size_t* length = nullptr) {
     used_ = 0;
-    p_ = text.data();
+    const char* p = text.data();
     end_ = text.data() + text.size();
-    if (length == nullptr) SkipWs();
-    if (p_ == end_ || *p_ != '{') return false;
+    if (length == nullptr) SkipWs(p, end_);
+    if (p == end_ || *p != '{') return false;
     int child = -1;
-    if (!ParseValue(root, 0, &child)) return false;
+    if (!ParseObject(p, root, 0, &child)) return false;
     if (length != nullptr) {
-      *length = static_cast<size_t>(p_ - text.data());
+      *length = static_cast<size_t>(p - text.data());
       return child == 0;
     }
-    SkipWs();
-    return p_ == end_ && child == 0;
+    SkipWs(p, end_);
+    return p == end_ && child == 0;
   }
   const Node& node(int i) const { return nodes_[static_cast<size_t>(i)]; }
 
  private:
-  void SkipWs() {
-    while (p_ < end_ && IsWs(*p_)) ++p_;
-  }
-
   int NewNode(Shape shape) {
     if (used_ == nodes_.size()) nodes_.emplace_back();
     Node& n = nodes_[used_];
@@ -145,159 +310,65 @@ class Scanner {
     return static_cast<int>(used_++);
   }
 
-  // p_ at '"'; moves past the closing quote. `escaped` is set when the string has an escape.
-  bool SkipString(bool* escaped) {
-    ++p_;
-    while (true) {
-      p_ = scan::StringStop<true>(p_, end_);
-      if (p_ == end_) return false;
-      const char c = *p_;
-      if (c == '"') {
-        ++p_;
-        return true;
-      }
-      if (c != '\\') return false;  // a control character
-      *escaped = true;
-      if (end_ - p_ < 2) return false;
-      switch (p_[1]) {
-        case '"':
-        case '\\':
-        case '/':
-        case 'b':
-        case 'f':
-        case 'n':
-        case 'r':
-        case 't':
-          p_ += 2;
-          break;
-        case 'u': {
-          if (end_ - p_ < 6) return false;
-          const int cp = Hex4(p_ + 2);
-          // Surrogates (pairs must be checked like RapidJSON does) go to the DOM path.
-          if (cp < 0 || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-          p_ += 6;
-          break;
-        }
-        default:
-          return false;
-      }
-    }
-  }
-
-  bool SkipNumber() {
-    const char* begin = p_;
-    if (*p_ == '-') ++p_;
-    if (p_ == end_) return false;
-    if (*p_ == '0') {
-      ++p_;
-    } else if (*p_ >= '1' && *p_ <= '9') {
-      while (p_ < end_ && IsDigit(*p_)) ++p_;
-    } else {
-      return false;
-    }
-    if (p_ < end_ && *p_ == '.') {
-      ++p_;
-      if (p_ == end_ || !IsDigit(*p_)) return false;
-      while (p_ < end_ && IsDigit(*p_)) ++p_;
-    }
-    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) return false;
-    return static_cast<size_t>(p_ - begin) <= kMaxNumberChars;
-  }
-
-  bool SkipLiteral(std::string_view word) {
-    if (static_cast<size_t>(end_ - p_) < word.size() ||
-        std::memcmp(p_, word.data(), word.size()) != 0)
-      return false;
-    p_ += word.size();
-    return true;
-  }
-
-  static bool HasDuplicates(const std::vector<Member>& m) {
-    for (size_t i = 1; i < m.size(); ++i) {
-      for (size_t j = 0; j < i; ++j) {
-        if (m[i].key == m[j].key) return true;
-      }
-    }
-    return false;
-  }
-
-  // Parses the value at p_ (no leading whitespace). When `shape` is not kSkip and the value is
-  // an object or array, records its members in a new node (*child).
-  bool ParseValue(Shape shape, int depth, int* child) {
+  // Parses the object or array at p (a split `shape`; one of the other kind is only
+  // validated), recording its members in a new node (*child).
+  bool ParseObject(const char*& p, Shape shape, int depth, int* child) {
+    const char* const end = end_;
     *child = -1;
-    if (p_ == end_) return false;
-    const char c = *p_;
-    switch (c) {
-      case '"': {
-        bool escaped = false;
-        return SkipString(&escaped);
-      }
-      case 't':
-        return SkipLiteral("true");
-      case 'f':
-        return SkipLiteral("false");
-      case 'n':
-        return SkipLiteral("null");
-      case '{':
-      case '[':
-        break;
-      default:
-        return SkipNumber();
-    }
-    if (depth >= kMaxDepth) return false;
-    const bool object = c == '{';
+    const bool object = *p == '{';
     // A split array holds elements, a split object members; a shape meant for the other kind
     // is not split (ChildShape only asks for the right kind).
-    int idx = -1;
-    if (shape != Shape::kSkip && IsArrayShape(shape) != object) idx = NewNode(shape);
+    if (IsArrayShape(shape) == object) return SkipContainer(p, end, depth);
+    if (depth >= kMaxDepth) return false;
+    const int idx = NewNode(shape);
     *child = idx;
-    ++p_;
-    SkipWs();
+    ++p;
+    SkipWs(p, end);
     const char close = object ? '}' : ']';
-    if (p_ < end_ && *p_ == close) {
-      ++p_;
+    if (p < end && *p == close) {
+      ++p;
       return true;
     }
     while (true) {
       std::string_view key;
       if (object) {
-        if (p_ == end_ || *p_ != '"') return false;
-        const char* key_begin = p_ + 1;
+        if (p == end || *p != '"') return false;
+        const char* key_begin = p + 1;
         bool escaped = false;
-        if (!SkipString(&escaped)) return false;
-        if (escaped && idx >= 0) return false;  // a member name we might look at
-        key = std::string_view(key_begin, static_cast<size_t>(p_ - 1 - key_begin));
-        SkipWs();
-        if (p_ == end_ || *p_ != ':') return false;
-        ++p_;
-        SkipWs();
+        if (!SkipString(p, end, &escaped)) return false;
+        if (escaped) return false;  // a member name we might look at
+        key = std::string_view(key_begin, static_cast<size_t>(p - 1 - key_begin));
+        SkipWs(p, end);
+        if (p == end || *p != ':') return false;
+        ++p;
+        SkipWs(p, end);
       }
-      if (p_ == end_) return false;
-      const char* value_begin = p_;
-      const Shape child_shape = idx >= 0 ? ChildShape(shape, key, *p_) : Shape::kSkip;
+      if (p == end) return false;
+      const char* value_begin = p;
+      const Shape child_shape = ChildShape(shape, key, *p);
       int grandchild = -1;
-      if (!ParseValue(child_shape, depth + 1, &grandchild)) return false;
-      if (idx >= 0) {
-        nodes_[static_cast<size_t>(idx)].members.push_back(
-            {key, std::string_view(value_begin, static_cast<size_t>(p_ - value_begin)),
-             grandchild});
+      if (child_shape != Shape::kSkip) {  // ChildShape asks only for objects and arrays
+        if (!ParseObject(p, child_shape, depth + 1, &grandchild)) return false;
+      } else if (!SkipValue(p, end, depth + 1)) {
+        return false;
       }
-      SkipWs();
-      if (p_ == end_) return false;
-      if (*p_ == ',') {
-        ++p_;
-        SkipWs();
+      nodes_[static_cast<size_t>(idx)].members.push_back(
+          {key, std::string_view(value_begin, static_cast<size_t>(p - value_begin)), grandchild});
+      SkipWs(p, end);
+      if (p == end) return false;
+      if (*p == ',') {
+        ++p;
+        SkipWs(p, end);
         continue;
       }
-      if (*p_ != close) return false;
-      ++p_;
+      if (*p != close) return false;
+      ++p;
       break;
     }
-    if (idx >= 0 && object && HasDuplicates(nodes_[static_cast<size_t>(idx)].members)) return false;
+    if (object && HasDuplicates(nodes_[static_cast<size_t>(idx)].members)) return false;
     return true;
   }
 
-  const char* p_ = nullptr;
   const char* end_ = nullptr;
   std::vector<Node> nodes_;
   size_t used_ = 0;
@@ -383,6 +454,16 @@ class Strings {
 
 void AppendJsonString(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
+  if (scan::StringStop<true>(s.data(), s.data() + s.size()) == s.data() + s.size()) {
+    // Nothing to escape (names always): one append.
+    const size_t at = out.size();
+    out.resize(at + s.size() + 2);
+    char* d = out.data() + at;
+    d[0] = '"';
+    std::memcpy(d + 1, s.data(), s.size());
+    d[s.size() + 1] = '"';
+    return;
+  }
   out.push_back('"');
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
@@ -413,6 +494,14 @@ class ObjectWriter {
     out_.append("\":");
   }
   void Verbatim(const Member& m) {
+    // A member of compact text is one span of it, `"key":value`: one append.
+    const char* begin = m.key.data() - 1;
+    if (m.value.data() == m.key.data() + m.key.size() + 2) {
+      if (!first_) out_.push_back(',');
+      first_ = false;
+      out_.append(begin, static_cast<size_t>(m.value.data() + m.value.size() - begin));
+      return;
+    }
     Key(m.key);
     out_.append(m.value);
   }

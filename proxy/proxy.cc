@@ -298,7 +298,9 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
   // A list cut short must not reach the client as a complete one: when the control plane's
   // stream breaks or its list is malformed, the response is aborted (the connection closes
   // without the final chunk), as kube-apiserver does, so the client sees an error and retries.
-  std::string out;
+  // Written with WriteFramed: the writer frames each write in place (kube/http.h).
+  constexpr size_t kHeadroom = kube::http::ResponseWriter::kFrameHeadroom;
+  std::string out(kHeadroom, '\0');
   while (true) {
     auto chunk = co_await s.Read();
     if (!chunk.ok()) {
@@ -311,14 +313,14 @@ asio::awaitable<void> Exchange::Collection(std::string method) {
       LOG(WARNING) << "list relay: " << fed.error().message;
       throw kube::http::AbortResponse();
     }
-    if (out.size() >= kWriteThreshold) {
-      const bool written = co_await w_.Write(out);
+    if (out.size() >= kHeadroom + kWriteThreshold) {
+      const bool written = co_await w_.WriteFramed(out);
       if (!written) co_return;
-      out.clear();
+      out.resize(kHeadroom);
     }
   }
-  if (!out.empty()) {
-    const bool written = co_await w_.Write(out);
+  if (out.size() > kHeadroom) {
+    const bool written = co_await w_.WriteFramed(out);
     if (!written) co_return;
   }
   if (!splitter.done()) {
@@ -358,6 +360,8 @@ asio::awaitable<void> Exchange::Watch() {
       co_await w_.WriteHeader(s->status(), ResponseHeaders(s->headers()), std::nullopt);
   if (!written) co_return;
   kube::WatchDecoder decoder;
+  // Written with WriteFramed: one buffer per write, no gathering copy (kube/http.h).
+  constexpr size_t kHeadroom = kube::http::ResponseWriter::kFrameHeadroom;
   std::string out;
   // Either side ending ends the relay: the client going away (or the server stopping) cancels
   // the upstream read (the connection is then dropped, not pooled); the upstream ending
@@ -391,7 +395,7 @@ asio::awaitable<void> Exchange::Watch() {
     }
     if (chunk->empty()) break;  // clean end (timeoutSeconds, control plane closing)
     decoder.Feed(*chunk);
-    out.clear();
+    out.assign(kHeadroom, '\0');
     while (auto event = decoder.Next()) {
       auto translated = tr_.TranslateWatchEvent(*event, keep_table_objects_);
       if (!translated.ok()) {
@@ -407,8 +411,8 @@ asio::awaitable<void> Exchange::Watch() {
       LOG(WARNING) << "watch relay: undecodable stream from the control plane";
       break;
     }
-    if (!out.empty()) {
-      const bool written = co_await w_.Write(out);
+    if (out.size() > kHeadroom) {
+      const bool written = co_await w_.WriteFramed(out);
       if (!written) co_return;
     }
   }

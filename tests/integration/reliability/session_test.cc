@@ -9,6 +9,7 @@
 
 #include <future>
 #include <thread>
+#include <vector>
 
 #include "kube/http_server.h"
 #include "kube/tls.h"
@@ -89,6 +90,54 @@ TEST(SessionTest, ClientClosingAsAStreamEndsIsNotKeptAlive) {
   EXPECT_TRUE(Eventually([&] { return s.server->open_connections() == 0; }, 5s,
                          "the server closed its side"));
   EXPECT_LT(Clock::now() - start, 5s);
+  s.server->Shutdown(std::chrono::milliseconds(0));
+}
+
+// WriteFramed (the list and watch relays' writes): the writer puts the chunk's size line into the
+// caller's headroom and its CRLF after the data, one buffer per write. Whatever the sizes (one
+// byte, more than a TLS record, several records), before or after the head went out and mixed
+// with Write, the client decodes exactly the bytes given, framed as HTTP/1.1 chunks.
+TEST(SessionTest, FramedWritesAreChunksOfExactlyTheData) {
+  constexpr size_t kHeadroom = kube::http::ResponseWriter::kFrameHeadroom;
+  auto payload = [](size_t n, char seed) {
+    std::string s(n, ' ');
+    for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + (seed + i * 7) % 26);
+    return s;
+  };
+  const std::vector<std::string> parts = {payload(1, 0), payload(40000, 1), payload(16384, 2),
+                                          payload(16370, 3), payload(100000, 4)};
+  TlsServer s;
+  s.Start([&](kube::http::Request&, kube::http::ResponseWriter& w) -> asio::awaitable<void> {
+    kube::http::Headers h;
+    h.Set("Content-Type", "application/json");
+    co_await w.WriteHeader(200, std::move(h), std::nullopt);
+    std::string buf;
+    for (size_t i = 0; i < parts.size(); ++i) {
+      buf.assign(kHeadroom, 'H');  // never reaches the client
+      buf += parts[i];
+      co_await w.WriteFramed(buf);
+      if (i == 1) co_await w.Write("-written-");
+    }
+    buf.assign(kHeadroom, 'H');  // nothing to write: no empty chunk (that would end the body)
+    co_await w.WriteFramed(buf);
+    co_await w.Finish();
+  });
+  ASSERT_FALSE(::testing::Test::HasFatalFailure());
+  Client c(s.port, s.ca_pem);
+  ASSERT_TRUE(c.Connect()) << c.error();
+  ASSERT_TRUE(c.SendRaw(c.BuildRequest("GET", "/list", "", {})));
+  HttpResponse r = c.ReadResponse(10s);
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.Header("transfer-encoding"), "chunked");
+  EXPECT_TRUE(r.clean_end);
+  std::string want;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    want += parts[i];
+    if (i == 1) want += "-written-";
+  }
+  EXPECT_EQ(r.body.size(), want.size());
+  EXPECT_TRUE(r.body == want) << "the decoded body differs from what was written";
+  EXPECT_EQ(r.body.find('H'), std::string::npos);
   s.server->Shutdown(std::chrono::milliseconds(0));
 }
 

@@ -31,6 +31,11 @@ class FakeWriter : public kube::http::ResponseWriter {
     body.append(d);
     co_return true;
   }
+  asio::awaitable<bool> WriteFramed(std::string& buf) override {
+    ++framed_writes;
+    body.append(FramedData(buf));
+    co_return true;
+  }
   asio::awaitable<bool> Finish() override {
     finished = true;
     co_return true;
@@ -48,6 +53,7 @@ class FakeWriter : public kube::http::ResponseWriter {
   std::string body;
   bool sent = false;
   bool finished = false;
+  int framed_writes = 0;  // WriteFramed calls that reached this writer
 };
 
 // Runs the coroutine made by `make` to completion on a fresh io_context, rethrowing failures.

@@ -499,6 +499,46 @@ TEST(FastTranslate, UnusualTextFallsBackToTheDomPath) {
   EXPECT_EQ(fast::TranslateWatchEvent(t, R"({"type":"ADDED"})", out), fast::Outcome::kFallback);
 }
 
+// Values the translator does not look at (spec.parameters here) are validated by one loop that
+// keeps the open levels as bits: every grammar error in them falls back, valid nesting of any
+// mix translates like the DOM path, and the depth limit sits where the recursive scan had it.
+TEST(FastTranslate, SkippedValuesAreValidatedInOneLoop) {
+  const Translator t = MakeTranslator();
+  auto with_parameters = [](std::string_view parameters) {
+    return StoredClaim("a", "test", kCluster, "",
+                       std::string(R"({"parameters":)") + std::string(parameters) + "}");
+  };
+  for (const char* bad :
+       {R"({"a":1,})", "[1 2]", R"({"a" 1})", R"({"a":})", "{,}", "[}", "{]", "[[]", "[1,]",
+        R"({"a":[1,{"b":2]}})", R"({"a":1}})", R"({a:1})", R"({"a":1 "b":2})", "[,1]", "["}) {
+    const std::string text = with_parameters(bad);
+    std::string out;
+    EXPECT_EQ(fast::TranslateItem(t, text, out), fast::Outcome::kFallback) << bad;
+    Check(t, Entry::kItem, text);
+  }
+  for (const char* good :
+       {R"([{"a":[{"b":[]},{}],"c":{"d":[1,"x",true,null,-2.5,{"e":"\u00e9\n"}]}},[],{}])",
+        R"( { "a" : [ 1 , { } , [ ] ] , "b" : { "c" : { } } } )", "[[[[]]],[[{}]]]", "{}", "[]"}) {
+    const std::string text = with_parameters(good);
+    std::string out;
+    EXPECT_EQ(fast::TranslateItem(t, text, out), fast::Outcome::kTranslated) << good;
+    EXPECT_EQ(Check(t, Entry::kItem, text), fast::Outcome::kTranslated) << good;
+  }
+  // parameters is 2 levels down (item, spec), its value at depth 2, so 62 levels open at most.
+  auto nested = [&](int levels) {
+    std::string v;
+    for (int i = 0; i < levels; ++i) v += i % 2 ? R"({"k":)" : "[";
+    v += "1";
+    for (int i = levels - 1; i >= 0; --i) v += i % 2 ? "}" : "]";
+    return with_parameters(v);
+  };
+  std::string out;
+  EXPECT_EQ(fast::TranslateItem(t, nested(62), out), fast::Outcome::kTranslated);
+  EXPECT_EQ(Check(t, Entry::kItem, nested(62)), fast::Outcome::kTranslated);
+  EXPECT_EQ(fast::TranslateItem(t, nested(63), out), fast::Outcome::kFallback);
+  Check(t, Entry::kItem, nested(63));
+}
+
 TEST(FastTranslate, EscapedValuesAreDecodedAndOutputIsValidJson) {
   const Translator t = MakeTranslator();
   // The name annotation (long names live there); escapes in its value must be decoded before

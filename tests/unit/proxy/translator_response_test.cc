@@ -341,3 +341,34 @@ TEST(TranslateStatus, ErrorsNameTheUsersObject) {
 
 }  // namespace
 }  // namespace proxy
+
+namespace proxy {
+namespace {
+
+// Our label/annotation keys, matched ASCII case-insensitively eight bytes at a time: only letters
+// fold, so no other byte (a control character OR-ed with 0x20 is punctuation) passes for one.
+TEST(ReservedKeys, PrefixMatchedCaseInsensitivelyAndByteExact) {
+  EXPECT_TRUE(IsReservedKey("mcp-connector.upbound.io/app-cluster"));
+  EXPECT_TRUE(IsReservedKey("MCP-Connector.Upbound.IO/app-cluster"));
+  EXPECT_TRUE(IsReservedKey("mcp-connector.upbound.io/"));
+  EXPECT_FALSE(IsReservedKey("mcp-connector.upbound.io"));
+  EXPECT_FALSE(IsReservedKey(""));
+  EXPECT_FALSE(IsReservedKey("xmcp-connector.upbound.io/a"));
+  EXPECT_FALSE(IsReservedKey("mcp-connector-upbound.io/a"));
+  EXPECT_FALSE(IsReservedKey("mcp-connector.upbound.iO_a"));
+  // Control characters that OR-ed with 0x20 are '-', '.' and '/'.
+  EXPECT_FALSE(IsReservedKey("mcp\rconnector.upbound.io/a"));
+  EXPECT_FALSE(IsReservedKey("mcp-connector\x0eupbound.io/a"));
+  EXPECT_FALSE(IsReservedKey("mcp-connector.upbound.io\x0f"));
+  EXPECT_FALSE(IsReservedKey("mcp-connector.upbound.io\xc3\xa9"));
+  // Every byte position is compared: a change anywhere in the prefix is not ours.
+  const std::string prefix(kReservedPrefix);
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    std::string k = prefix + "x";
+    k[i] = '#';
+    EXPECT_FALSE(IsReservedKey(k)) << k;
+  }
+}
+
+}  // namespace
+}  // namespace proxy
