@@ -12,41 +12,25 @@
 
 #include <string>
 
-#include "kube/api_resource.h"
 #include "kube/json.h"
 #include "naming/naming.h"
 #include "proxy/fast_translate.h"
 #include "proxy/translator.h"
+#include "tests/unit/proxy/test_util.h"
 
 namespace {
 
-constexpr const char* kCluster = "6f1c3b0e-2a4d-4c5e-9b7a-1d2e3f405162";
-
-const kube::APIResource& Claims() {
-  static const kube::APIResource r = [] {
-    kube::APIResource r;
-    r.group = "k8s.starter.org";
-    r.version = "v1alpha1";
-    r.resource = "kubernetesclusters";
-    r.singular = "kubernetescluster";
-    r.kind = "KubernetesCluster";
-    r.list_kind = "KubernetesClusterList";
-    r.namespaced = true;
-    r.has_status = true;
-    return r;
-  }();
-  return r;
-}
-
-proxy::Translator MakeTranslator() {
-  return proxy::Translator(proxy::Scope{kCluster, "bench-claims", proxy::Kind::kClaim, &Claims()});
-}
+// The claim API, cluster and claim namespace of the proxy's unit tests.
+using proxy::testing::kClaimNs;
+using proxy::testing::kCluster;
+using proxy::testing::MakeTranslator;
 
 // A claim as fakekube returns it to `hack/bench.sh get` (created by proxy_bench through the
 // connector), with `pad` bytes of annotation (the LIST workload uses 1200).
 std::string Claim(int i, size_t pad) {
   const std::string name = "bench-" + std::to_string(i);
-  const std::string cp = naming::ControlPlaneName(naming::Kind::kClaim, name, "bench-get", kCluster);
+  const std::string cp =
+      naming::ControlPlaneName(naming::Kind::kClaim, name, "bench-get", kCluster);
   std::string annotations;
   std::string f_annotations;
   if (pad > 0) {
@@ -54,22 +38,24 @@ std::string Claim(int i, size_t pad) {
     f_annotations = R"("f:annotations":{".":{},"f:bench/pad":{}},)";
   }
   return R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{)" +
-         annotations +
-         R"("labels":{"mcp-connector.upbound.io/app-cluster":")" + kCluster +
+         annotations + R"("labels":{"mcp-connector.upbound.io/app-cluster":")" + kCluster +
          R"(","mcp-connector.upbound.io/app-namespace":"bench-get","mcp-connector.upbound.io/app-resource-name":")" +
-         name + R"("},"name":")" + cp +
-         R"(","namespace":"bench-claims","generation":1,"managedFields":[{"manager":"mcp-connector","operation":"Update","apiVersion":"k8s.starter.org/v1alpha1","time":"2026-11-22T09:48:04Z","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{)" +
+         name + R"("},"name":")" + cp + R"(","namespace":")" + kClaimNs +
+         R"(","generation":1,"managedFields":[{"manager":"mcp-connector","operation":"Update","apiVersion":"k8s.starter.org/v1alpha1","time":"2026-11-22T09:48:04Z","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{)" +
          f_annotations +
          R"("f:labels":{".":{},"f:mcp-connector.upbound.io/app-cluster":{},"f:mcp-connector.upbound.io/app-namespace":{},"f:mcp-connector.upbound.io/app-resource-name":{}}},"f:spec":{".":{},"f:id":{},"f:parameters":{".":{},"f:nodes":{".":{},"f:count":{},"f:size":{}},"f:services":{".":{},"f:operators":{".":{},"f:prometheus":{".":{},"f:version":{}}}}}}}}],"uid":"6123dc16-f529-4567-a6e2-87bac4d9d9ac","creationTimestamp":"2026-11-22T09:48:04Z","resourceVersion":"16"},"spec":{"id":")" +
          name +
          R"(","parameters":{"nodes":{"count":3,"size":"small"},"services":{"operators":{"prometheus":{"version":"34.5.1"}}}}}})";
 }
 
-void Floor(benchmark::State& state, size_t pad) {
+// Parse, translate through the DOM (unless `translate` is false: the floor), serialize.
+void ParseSerialize(benchmark::State& state, size_t pad, bool translate) {
+  const proxy::Translator t = MakeTranslator();
   const std::string text = Claim(0, pad);
   std::string out;
   for (auto _ : state) {
     auto doc = kube::json::Parse(text);
+    if (translate && !t.TranslateDocument(*doc)) state.SkipWithError("dropped");
     out.clear();
     kube::json::AppendTo(*doc, out);
     benchmark::DoNotOptimize(out.data());
@@ -77,19 +63,8 @@ void Floor(benchmark::State& state, size_t pad) {
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
 }
 
-void Dom(benchmark::State& state, size_t pad) {
-  const proxy::Translator t = MakeTranslator();
-  const std::string text = Claim(0, pad);
-  std::string out;
-  for (auto _ : state) {
-    auto doc = kube::json::Parse(text);
-    if (!t.TranslateDocument(*doc)) state.SkipWithError("dropped");
-    out.clear();
-    kube::json::AppendTo(*doc, out);
-    benchmark::DoNotOptimize(out.data());
-  }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * text.size()));
-}
+void Floor(benchmark::State& state, size_t pad) { ParseSerialize(state, pad, false); }
+void Dom(benchmark::State& state, size_t pad) { ParseSerialize(state, pad, true); }
 
 void Fast(benchmark::State& state, size_t pad) {
   const proxy::Translator t = MakeTranslator();
