@@ -2,17 +2,15 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cctype>
-#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <unordered_set>
 #include <vector>
 
 #include "proxy/fast_translate.h"
 #include "proxy/names.h"
+#include "kube/http.h"
 #include "kube/selectors.h"
 #include "kube/yaml.h"
 
@@ -175,36 +173,7 @@ std::string PointerEscape(std::string_view s) {
 }  // namespace
 
 bool IsReservedKey(std::string_view key) {
-  // ASCII case-insensitive, eight bytes at a time (a GET reads six keys, a LIST item as many):
-  // OR-ing 0x20 into a letter's byte lower-cases it, and only letters' bytes get it.
-  constexpr size_t kSize = kReservedPrefix.size();
-  constexpr size_t kWords = (kSize + 7) / 8;
-  struct Words {
-    uint64_t expect[kWords] = {};
-    uint64_t lower[kWords] = {};
-    uint64_t mask[kWords] = {};  // the prefix's bytes of the last word
-  };
-  static constexpr Words kPrefix = [] {
-    Words w;
-    for (size_t i = 0; i < kSize; ++i) {
-      const size_t word = i / 8;
-      const int shift = static_cast<int>(i % 8) * 8;  // little-endian words below
-      const auto c = static_cast<unsigned char>(kReservedPrefix[i]);
-      w.expect[word] |= uint64_t{c} << shift;
-      if (c >= 'a' && c <= 'z') w.lower[word] |= uint64_t{0x20} << shift;
-      w.mask[word] |= uint64_t{0xff} << shift;
-    }
-    return w;
-  }();
-  if (key.size() < kSize) return false;
-  for (size_t word = 0; word < kWords; ++word) {
-    uint64_t v = 0;
-    const size_t n = std::min<size_t>(8, kSize - word * 8);
-    std::memcpy(&v, key.data() + word * 8, n);
-    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-    if (((v | kPrefix.lower[word]) & kPrefix.mask[word]) != kPrefix.expect[word]) return false;
-  }
-  return true;
+  return kube::http::StartsWithIgnoreCase(key, kReservedPrefix);
 }
 
 std::string ConnectionSecretName(std::string_view secret, std::string_view ns,

@@ -39,6 +39,27 @@ TEST(HttpTest, CaseHelpers) {
   EXPECT_FALSE(StartsWithIgnoreCase("Be", "bearer"));
 }
 
+// EqualsIgnoreCase compares eight bytes at a time: every pair of byte values, at every position
+// of a word and of the tail, must compare as ASCII case folding says (letters only: no other
+// byte, e.g. '@' and '`' or '[' and '{', passes for another; bytes >= 0x80 never fold).
+TEST(HttpTest, EqualsIgnoreCaseFoldsAsciiLettersOnlyAtEveryPosition) {
+  auto lower = [](int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; };
+  for (size_t pos : {0u, 3u, 7u, 8u, 12u, 16u, 18u}) {
+    std::string a = "x-Remote-Group-Xyz";
+    std::string b = "X-REMOTE-gROUP-xyZ";
+    ASSERT_TRUE(EqualsIgnoreCase(a, b));
+    for (int c1 = 0; c1 < 256; ++c1) {
+      for (int c2 = 0; c2 < 256; ++c2) {
+        a[pos < a.size() ? pos : a.size() - 1] = static_cast<char>(c1);
+        b[pos < b.size() ? pos : b.size() - 1] = static_cast<char>(c2);
+        if (EqualsIgnoreCase(a, b) != (lower(c1) == lower(c2))) {
+          FAIL() << "bytes " << c1 << " and " << c2 << " at " << pos;
+        }
+      }
+    }
+  }
+}
+
 TEST(HttpTest, PercentCoding) {
   EXPECT_EQ(PercentDecode("a%2Fb%20c+d"), "a/b c+d");
   EXPECT_EQ(PercentDecode("a%2fb+c", true), "a/b c");

@@ -345,8 +345,8 @@ TEST(TranslateStatus, ErrorsNameTheUsersObject) {
 namespace proxy {
 namespace {
 
-// Our label/annotation keys, matched ASCII case-insensitively eight bytes at a time: only letters
-// fold, so no other byte (a control character OR-ed with 0x20 is punctuation) passes for one.
+// Our label/annotation keys, matched ASCII case-insensitively: only letters fold, so no other
+// byte (a control character OR-ed with 0x20 is punctuation) passes for one.
 TEST(ReservedKeys, PrefixMatchedCaseInsensitivelyAndByteExact) {
   EXPECT_TRUE(IsReservedKey("mcp-connector.upbound.io/app-cluster"));
   EXPECT_TRUE(IsReservedKey("MCP-Connector.Upbound.IO/app-cluster"));
