@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proxy/start_gate.h"
 #include "kube/kubeconfig.h"
 #include "kube/tls.h"
 #include "naming/naming.h"
@@ -351,6 +352,12 @@ CpuSnap TakeCpu(const Config& c, const Target& t) {
   return {CpuMicros(t.pid), CpuMicros(c.cp_pid), SelfCpuMicros(), Clock::now()};
 }
 
+// How many of a run's workers made at least one request (each must, or the run was short-handed).
+double WorkersThatRan(const Sampler& s) {
+  return static_cast<double>(std::count_if(s.per_worker.begin(), s.per_worker.end(),
+                                            [](const auto& w) { return !w.empty(); }));
+}
+
 // Creates `n` objects through `t` at `conc`; returns wall seconds.
 double CreateMany(const Config& c, const Target& t, const std::string& app_ns,
                   const std::string& prefix, int n, int conc, size_t pad, Sampler* s,
@@ -474,21 +481,16 @@ void WorkloadGet(const Config& c) {
         // Connections are opened before the clock starts.
         std::vector<std::unique_ptr<Conn>> conns;
         CpuSnap a{};
-        Clock::time_point end{};
-        std::atomic<int> connected{0};
+        bench::StartGate gate(conc);
+        const auto run_for =
+            std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(c.seconds));
         RunParallel(c.threads, conc, [&](int w) -> asio::awaitable<void> {
           Conn conn(co_await asio::this_coro::executor, t);
           co_await conn.Connect();
-          if (++connected == conc) {
+          const Clock::time_point end = co_await gate.Arrive([&] {
             a = TakeCpu(c, t);
-            end = a.at + std::chrono::duration_cast<Clock::duration>(
-                             std::chrono::duration<double>(c.seconds));
-          }
-          while (connected < conc) {
-            asio::steady_timer tm(co_await asio::this_coro::executor,
-                                  std::chrono::microseconds(50));
-            co_await tm.async_wait(asio::use_awaitable);
-          }
+            return a.at + run_for;
+          });
           while (Clock::now() < end) {
             auto t0 = Clock::now();
             Reply r = co_await conn.Send(conn.MakeRequest(http::verb::get, path));
@@ -516,8 +518,14 @@ void WorkloadGet(const Config& c) {
         res.Add("fakekube CPU us/req" + suffix, t.name, (b.cp - a.cp) / n);
         res.Add("client CPU us/req" + suffix, t.name, (b.client - a.client) / n);
         res.Add("errors" + suffix, t.name, static_cast<double>(s.errors));
-        std::fprintf(stderr, "get c=%d rep %d %-9s %8.0f req/s p50 %7.0f us\n", conc, rep,
-                     t.name.c_str(), n / secs, Percentile(lat, 0.5));
+        const int ran = static_cast<int>(WorkersThatRan(s));
+        res.Add("workers that ran" + suffix, t.name, ran);
+        std::fprintf(stderr, "get c=%d rep %d %-9s %8.0f req/s p50 %7.0f us, %d/%d workers ran\n",
+                     conc, rep, t.name.c_str(), n / secs, Percentile(lat, 0.5), ran, conc);
+        if (ran != conc) {  // the run measured a lower concurrency than it claims
+          std::fprintf(stderr, "proxy_bench: only %d of %d workers ran; figures void\n", ran, conc);
+          std::exit(1);
+        }
       }
     }
   }
@@ -528,19 +536,16 @@ void WorkloadGet(const Config& c) {
     for (const auto& t : c.targets) {
       std::string path = ObjectPath(c, t, app_ns, obj);
       Sampler s(workers);
-      std::atomic<int> next{0}, connected{0};
+      std::atomic<int> next{0};
       int total = static_cast<int>(c.rate * c.seconds);
-      Clock::time_point t_start{};
+      bench::StartGate gate(workers);
       auto period = std::chrono::duration<double>(1.0 / c.rate);
       RunParallel(c.threads, workers, [&](int w) -> asio::awaitable<void> {
         Conn conn(co_await asio::this_coro::executor, t);
         co_await conn.Connect();
         co_await conn.Send(conn.MakeRequest(http::verb::get, path));
-        if (++connected == workers) t_start = Clock::now() + std::chrono::milliseconds(20);
-        while (connected < workers) {
-          asio::steady_timer tm(co_await asio::this_coro::executor, std::chrono::microseconds(50));
-          co_await tm.async_wait(asio::use_awaitable);
-        }
+        const Clock::time_point t_start =
+            co_await gate.Arrive([] { return Clock::now() + std::chrono::milliseconds(20); });
         for (int i = next++; i < total; i = next++) {
           auto intended = t_start + std::chrono::duration_cast<Clock::duration>(
                                         period * static_cast<double>(i));
