@@ -149,6 +149,7 @@ struct Conn {
   beast::flat_buffer buffer;
   bool reused = false;
   const void* home = nullptr;  // the execution context its socket lives on
+  Clock::time_point pooled_at{};  // when it last went back to the pool
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
   void Close() {
@@ -160,8 +161,10 @@ struct Conn {
     }
   }
   // An idle keep-alive connection the server has closed (or sent something unexpected on).
-  bool Stale() {
+  // `probe`: also ask the socket (one recv(MSG_PEEK) system call) whether the server closed it.
+  bool Stale(bool probe) {
     if (!lowest().socket().is_open() || buffer.size() > 0) return true;
+    if (!probe) return false;
     char c;
     ssize_t n = ::recv(lowest().socket().native_handle(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
     return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
@@ -169,6 +172,10 @@ struct Conn {
 };
 
 class RestClientImpl;
+
+// A replayable request takes a pooled connection without probing it when it was pooled less
+// than this ago (RestClientImpl::TakeIdle).
+constexpr std::chrono::seconds kProbeIdleAfter{1};
 
 // Small bodies travel in the head's buffer (one write, one TLS record); large ones follow it.
 // (A gathered write of two buffers through beast::ssl_stream lost data under g++ 12.)
@@ -229,6 +236,7 @@ class RestClientImpl final : public RestClient,
     s.requests = requests_.load();
     s.handshakes = handshakes_.load();
     s.reused = reused_.load();
+    s.idle_probes = idle_probes_.load();
     s.transport_errors = transport_errors_.load();
     std::lock_guard<std::mutex> lock(pool_mu_);
     s.idle_connections = idle_.size();
@@ -246,6 +254,7 @@ class RestClientImpl final : public RestClient,
 
   void Release(std::unique_ptr<Conn> c) {
     c->reused = true;
+    c->pooled_at = Clock::now();
     std::lock_guard<std::mutex> lock(pool_mu_);
     if (idle_.size() < cfg_.max_idle_connections) {
       idle_.push_back(std::move(c));
@@ -281,7 +290,16 @@ class RestClientImpl final : public RestClient,
   }
 
   // The most recently pooled idle connection whose home is `home` (any, when null).
-  std::unique_ptr<Conn> TakeIdle(const void* home) {
+  //
+  // Whether the server closed it while it was idle is asked of the socket (a MSG_PEEK probe)
+  // unless the request is `replayable` and the connection was pooled less than
+  // kProbeIdleAfter ago. A replayable request on a reused connection that fails before any
+  // response byte is sent again on a fresh one (Exchange), as Go's http.Transport does (it never
+  // probes), so the probe only saves a retry, and a server rarely closes a connection it
+  // answered on a moment ago. The probe is a system call per request, ~6% of a proxied GET's
+  // CPU (bench/README.md, "Session 9"). Other requests (POST, PATCH...) are always probed: a
+  // write to a connection the server has closed may have been processed, and is not retried.
+  std::unique_ptr<Conn> TakeIdle(const void* home, bool replayable) {
     while (true) {
       std::unique_ptr<Conn> c;
       {
@@ -294,7 +312,9 @@ class RestClientImpl final : public RestClient,
         }
         if (!c) return nullptr;
       }
-      if (!c->Stale()) return c;
+      const bool probe = !replayable || Clock::now() - c->pooled_at >= kProbeIdleAfter;
+      if (probe) idle_probes_.fetch_add(1, std::memory_order_relaxed);
+      if (!c->Stale(probe)) return c;
       c->Close();
     }
   }
@@ -302,12 +322,13 @@ class RestClientImpl final : public RestClient,
   asio::awaitable<Result<std::unique_ptr<Conn>>> Connect(asio::any_io_executor ex,
                                                          Clock::time_point deadline);
   asio::awaitable<Result<std::unique_ptr<Conn>>> Acquire(bool fresh, bool long_running,
+                                                         bool replayable,
                                                          Clock::time_point deadline) {
     asio::any_io_executor caller = co_await asio::this_coro::executor;
     asio::any_io_executor ex = cfg_.pool_per_caller_context ? caller : ex_;
     const void* home = cfg_.pool_per_caller_context ? ContextOf(ex) : nullptr;
     if (!fresh) {
-      if (auto c = TakeIdle(home)) {
+      if (auto c = TakeIdle(home, replayable)) {
         reused_.fetch_add(1, std::memory_order_relaxed);
         co_return std::move(c);
       }
@@ -358,7 +379,8 @@ class RestClientImpl final : public RestClient,
   int64_t token_mtime_ns_ = -1;
   Clock::time_point token_next_check_{};
 
-  std::atomic<uint64_t> requests_{0}, handshakes_{0}, reused_{0}, transport_errors_{0};
+  std::atomic<uint64_t> requests_{0}, handshakes_{0}, reused_{0}, transport_errors_{0},
+      idle_probes_{0};
 };
 
 asio::awaitable<Result<std::unique_ptr<Conn>>> RestClientImpl::Connect(
@@ -548,7 +570,8 @@ asio::awaitable<Result<RestClientImpl::Exchanged<Body>>> RestClientImpl::Exchang
   const std::string_view body_after_head =
       r.body.size() <= kCoalesceBody ? std::string_view() : std::string_view(r.body);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto acquired = co_await Acquire(attempt > 0, r.long_running, deadline);
+    auto acquired =
+        co_await Acquire(attempt > 0, r.long_running, IsReplayable(r.method), deadline);
     if (!acquired.ok()) co_return std::move(acquired).error();
     Exchanged<Body> out;
     out.conn = std::move(*acquired);

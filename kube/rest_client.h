@@ -86,6 +86,10 @@ struct RestClientStats {
   uint64_t requests = 0;
   uint64_t handshakes = 0;        // TLS (or TCP) connections established
   uint64_t reused = 0;            // requests sent over a pooled connection
+  // Pooled connections asked (recv MSG_PEEK) whether the server closed them while idle: every
+  // reuse, except a replayable request's (GET, HEAD, OPTIONS) within 1 s of the connection's
+  // last response, which is retried on a fresh connection instead if the server had closed it.
+  uint64_t idle_probes = 0;
   uint64_t idle_connections = 0;  // currently in the pool
   uint64_t transport_errors = 0;
 };

@@ -280,6 +280,52 @@ TEST_F(RestClientTest, StaleKeepAliveConnectionIsReplacedTransparently) {
   ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
   EXPECT_EQ(MustDo(*client, Get("/x")).status, 200);
   EXPECT_EQ(client->stats().handshakes, 2u);
+  // The GET came within 1 s of the first response: the closed connection was not probed but
+  // written to, and the GET sent again on a fresh one.
+  EXPECT_EQ(client->stats().idle_probes, 0u);
+}
+
+TEST_F(RestClientTest, StaleKeepAliveConnectionIsProbedBeforeANonReplayableRequest) {
+  Route("/x", AuthEcho);
+  http::ServerOptions o;
+  o.idle_timeout = milliseconds(100);
+  StartServer(o);
+  auto client = Client();
+  EXPECT_EQ(MustDo(*client, Get("/x")).status, 200);
+  ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
+  RestRequest post = Get("/x");
+  post.method = "POST";
+  post.body = "{}";
+  // A POST is never written to a connection the server may have closed: the probe finds it
+  // closed, and the POST goes out once, on a fresh connection.
+  EXPECT_EQ(MustDo(*client, std::move(post)).status, 200);
+  EXPECT_EQ(client->stats().idle_probes, 1u);
+  EXPECT_EQ(client->stats().handshakes, 2u);
+}
+
+TEST_F(RestClientTest, IdleProbeIsSkippedOnlyForReplayableRequestsOnFreshlyPooledConnections) {
+  Route("/x", AuthEcho);
+  StartServer();
+  auto client = Client();
+  auto post = [] {
+    RestRequest r = Get("/x");
+    r.method = "POST";
+    r.body = "{}";
+    return r;
+  };
+  EXPECT_EQ(MustDo(*client, Get("/x")).status, 200);  // a new connection: nothing to probe
+  EXPECT_EQ(MustDo(*client, Get("/x")).status, 200);  // reused at once: not probed
+  RestRequest head = Get("/x");
+  head.method = "HEAD";
+  EXPECT_EQ(MustDo(*client, std::move(head)).status, 200);  // replayable too: not probed
+  EXPECT_EQ(client->stats().idle_probes, 0u);
+  EXPECT_EQ(MustDo(*client, post()).status, 200);  // not replayable: probed
+  EXPECT_EQ(client->stats().idle_probes, 1u);
+  std::this_thread::sleep_for(milliseconds(1100));  // pooled for more than 1 s: probed
+  EXPECT_EQ(MustDo(*client, Get("/x")).status, 200);
+  EXPECT_EQ(client->stats().idle_probes, 2u);
+  EXPECT_EQ(client->stats().reused, 4u);
+  EXPECT_EQ(client->stats().handshakes, 1u);
 }
 
 // A TLS server that answers its connections' requests in turn from a script: "ok" answers 200
