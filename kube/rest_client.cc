@@ -570,8 +570,7 @@ asio::awaitable<Result<RestClientImpl::Exchanged<Body>>> RestClientImpl::Exchang
   const std::string_view body_after_head =
       r.body.size() <= kCoalesceBody ? std::string_view() : std::string_view(r.body);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    auto acquired =
-        co_await Acquire(attempt > 0, r.long_running, IsReplayable(r.method), deadline);
+    auto acquired = co_await Acquire(attempt > 0, r.long_running, IsReplayable(r.method), deadline);
     if (!acquired.ok()) co_return std::move(acquired).error();
     Exchanged<Body> out;
     out.conn = std::move(*acquired);

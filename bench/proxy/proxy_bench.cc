@@ -355,7 +355,7 @@ CpuSnap TakeCpu(const Config& c, const Target& t) {
 // How many of a run's workers made at least one request (each must, or the run was short-handed).
 double WorkersThatRan(const Sampler& s) {
   return static_cast<double>(std::count_if(s.per_worker.begin(), s.per_worker.end(),
-                                            [](const auto& w) { return !w.empty(); }));
+                                           [](const auto& w) { return !w.empty(); }));
 }
 
 // Creates `n` objects through `t` at `conc`; returns wall seconds.
