@@ -296,9 +296,10 @@ class RestClientImpl final : public RestClient,
   // kProbeIdleAfter ago. A replayable request on a reused connection that fails before any
   // response byte is sent again on a fresh one (Exchange), as Go's http.Transport does (it never
   // probes), so the probe only saves a retry, and a server rarely closes a connection it
-  // answered on a moment ago. The probe is a system call per request, ~6% of a proxied GET's
-  // CPU (bench/README.md, "Session 9"). Other requests (POST, PATCH...) are always probed: a
-  // write to a connection the server has closed may have been processed, and is not retried.
+  // answered on a moment ago. The probe was one of a proxied GET's ~5 system calls at c=16; its
+  // CPU share was below the benchmark's noise (bench/README.md, "Session 9"). Other requests
+  // (POST, PATCH...) are always probed: a write to a connection the server has closed may have
+  // been processed, and is not retried.
   std::unique_ptr<Conn> TakeIdle(const void* home, bool replayable) {
     while (true) {
       std::unique_ptr<Conn> c;
