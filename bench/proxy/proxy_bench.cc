@@ -3,7 +3,8 @@
 // and (c) "connector" (mcp-connector, spoken to as kube-aggregator does: front-proxy client
 // certificate + X-Remote-User / X-Remote-Group). Targets are interleaved within each repetition;
 // medians over repetitions and pairwise ratios are printed as a table. CPU time of each
-// process comes from /proc/<pid>/stat (utime + stime, children included for nginx's workers).
+// process comes from its CPU clock, to the microsecond, children included for nginx's workers
+// (bench/proxy/process_cpu.h).
 //
 //   proxy_bench certs --dir D --cp-kubeconfig K
 //       writes D/front-proxy-ca.crt, D/front-proxy-client.{crt,key}, D/serving.{crt,key} (for
@@ -35,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/proxy/process_cpu.h"
 #include "bench/proxy/start_gate.h"
 #include "kube/kubeconfig.h"
 #include "kube/tls.h"
@@ -51,29 +53,8 @@ using Clock = std::chrono::steady_clock;
 
 // ---- /proc ------------------------------------------------------------------------------------
 
-// utime + stime of `pid` and its direct children (nginx workers), in microseconds.
-double CpuMicros(pid_t pid) {
-  if (pid <= 0) return 0;
-  auto one = [](pid_t p) -> double {
-    std::ifstream f("/proc/" + std::to_string(p) + "/stat");
-    std::string s((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    size_t rp = s.rfind(')');
-    if (rp == std::string::npos) return 0;
-    std::istringstream is(s.substr(rp + 2));
-    std::string field;
-    double ticks = 0;
-    // Fields after ')': state(3) ... utime(14) stime(15).
-    for (int i = 3; i <= 15 && is >> field; ++i) {
-      if (i == 14 || i == 15) ticks += std::stod(field);
-    }
-    return ticks * 1e6 / static_cast<double>(sysconf(_SC_CLK_TCK));
-  };
-  double total = one(pid);
-  std::ifstream c("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-  pid_t child = 0;
-  while (c >> child) total += one(child);
-  return total;
-}
+// CPU time of `pid` and its direct children (nginx workers), in microseconds.
+double CpuMicros(pid_t pid) { return bench::CpuMicrosWithChildren(pid); }
 
 std::vector<pid_t> WithChildren(pid_t pid) {
   std::vector<pid_t> out{pid};
@@ -105,12 +86,7 @@ void ResetPeak(pid_t pid) {
   }
 }
 
-double SelfCpuMicros() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec * 1e6 + ru.ru_utime.tv_usec + ru.ru_stime.tv_sec * 1e6 +
-         ru.ru_stime.tv_usec;
-}
+double SelfCpuMicros() { return bench::ProcessCpuMicros(getpid()); }
 
 // ---- statistics -------------------------------------------------------------------------------
 
