@@ -23,7 +23,11 @@ using http::Request;
 using http::ResponseWriter;
 using std::chrono::milliseconds;
 
-class RestClientTest : public NetFixture {};
+class RestClientTest : public NetFixture {
+ protected:
+  // A client whose one pooled connection the server (idle timeout 100 ms) has since closed.
+  std::shared_ptr<RestClient> ClientWithAConnectionTheServerClosed();
+};
 
 asio::awaitable<void> AuthEcho(Request& req, ResponseWriter& w) {
   co_await w.Send(200, Headers(), std::string(req.headers.Get("Authorization").value_or("-")));
@@ -270,14 +274,19 @@ TEST_F(RestClientTest, WatchErrorStatusIsReturned) {
   EXPECT_EQ(w.error().code, 404);
 }
 
-TEST_F(RestClientTest, StaleKeepAliveConnectionIsReplacedTransparently) {
+std::shared_ptr<RestClient> RestClientTest::ClientWithAConnectionTheServerClosed() {
   Route("/x", AuthEcho);
   http::ServerOptions o;
   o.idle_timeout = milliseconds(100);
   StartServer(o);
   auto client = Client();
   EXPECT_EQ(MustDo(*client, Get("/x")).status, 200);
-  ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
+  EXPECT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
+  return client;
+}
+
+TEST_F(RestClientTest, StaleKeepAliveConnectionIsReplacedTransparently) {
+  auto client = ClientWithAConnectionTheServerClosed();
   EXPECT_EQ(MustDo(*client, Get("/x")).status, 200);
   EXPECT_EQ(client->stats().handshakes, 2u);
   // The GET came within 1 s of the first response: the closed connection was not probed but
@@ -286,13 +295,7 @@ TEST_F(RestClientTest, StaleKeepAliveConnectionIsReplacedTransparently) {
 }
 
 TEST_F(RestClientTest, StaleKeepAliveConnectionIsProbedBeforeANonReplayableRequest) {
-  Route("/x", AuthEcho);
-  http::ServerOptions o;
-  o.idle_timeout = milliseconds(100);
-  StartServer(o);
-  auto client = Client();
-  EXPECT_EQ(MustDo(*client, Get("/x")).status, 200);
-  ASSERT_TRUE(WaitFor([&] { return server_->open_connections() == 0; }));
+  auto client = ClientWithAConnectionTheServerClosed();
   RestRequest post = Get("/x");
   post.method = "POST";
   post.body = "{}";
