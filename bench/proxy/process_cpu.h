@@ -1,5 +1,5 @@
 // proxy_bench's CPU meter: the CPU time a process (all its threads, live and exited) and its
-// child processes have used, to the microsecond.
+// child processes have used, to the microsecond; and the process-with-children list it sums.
 #pragma once
 
 #include <sys/types.h>
@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <string>
+#include <vector>
 
 namespace bench {
 
@@ -21,14 +22,21 @@ inline double ProcessCpuMicros(pid_t pid) {
   return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
 }
 
-// `pid` and its direct children (nginx: the master and its workers).
-inline double CpuMicrosWithChildren(pid_t pid) {
-  if (pid <= 0) return 0;
-  double total = ProcessCpuMicros(pid);
+// `pid` followed by its direct children (nginx: the master and its workers).
+inline std::vector<pid_t> WithChildren(pid_t pid) {
+  std::vector<pid_t> out{pid};
   std::ifstream children("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) +
                          "/children");
   pid_t child = 0;
-  while (children >> child) total += ProcessCpuMicros(child);
+  while (children >> child) out.push_back(child);
+  return out;
+}
+
+// The CPU time of `pid` and its direct children.
+inline double CpuMicrosWithChildren(pid_t pid) {
+  if (pid <= 0) return 0;
+  double total = 0;
+  for (pid_t p : WithChildren(pid)) total += ProcessCpuMicros(p);
   return total;
 }
 

@@ -56,19 +56,11 @@ using Clock = std::chrono::steady_clock;
 // CPU time of `pid` and its direct children (nginx workers), in microseconds.
 double CpuMicros(pid_t pid) { return bench::CpuMicrosWithChildren(pid); }
 
-std::vector<pid_t> WithChildren(pid_t pid) {
-  std::vector<pid_t> out{pid};
-  std::ifstream c("/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children");
-  pid_t child = 0;
-  while (c >> child) out.push_back(child);
-  return out;
-}
-
 // A /proc/<pid>/status field in kB (VmRSS, VmHWM), summed over the process and its children.
 double StatusKb(pid_t pid, const std::string& key) {
   if (pid <= 0) return 0;
   double total = 0;
-  for (pid_t p : WithChildren(pid)) {
+  for (pid_t p : bench::WithChildren(pid)) {
     std::ifstream f("/proc/" + std::to_string(p) + "/status");
     std::string line;
     while (std::getline(f, line)) {
@@ -80,7 +72,7 @@ double StatusKb(pid_t pid, const std::string& key) {
 
 // Resets VmHWM to the current RSS (Linux >= 4.0: "5" > clear_refs).
 void ResetPeak(pid_t pid) {
-  for (pid_t p : WithChildren(pid)) {
+  for (pid_t p : bench::WithChildren(pid)) {
     std::ofstream f("/proc/" + std::to_string(p) + "/clear_refs");
     f << "5";
   }

@@ -9,8 +9,7 @@
 #include <unistd.h>
 
 #include <cstdint>
-#include <fstream>
-#include <string>
+#include <vector>
 
 namespace {
 
@@ -60,10 +59,8 @@ Child Spawn(double micros, bool grandchild) {
 
 // Kills the child's own children (found while it is alive), then the child, and reaps it.
 void Stop(const Child& c) {
-  std::ifstream f("/proc/" + std::to_string(c.pid) + "/task/" + std::to_string(c.pid) +
-                  "/children");
-  pid_t g = 0;
-  while (f >> g) kill(g, SIGKILL);  // not ours to reap
+  const std::vector<pid_t> pids = bench::WithChildren(c.pid);
+  for (size_t i = 1; i < pids.size(); ++i) kill(pids[i], SIGKILL);  // not ours to reap
   kill(c.pid, SIGKILL);
   waitpid(c.pid, nullptr, 0);
 }
@@ -79,6 +76,7 @@ TEST(ProcessCpu, MeasuresAnotherProcessToTheMicrosecond) {
 
 TEST(ProcessCpu, CountsDirectChildrenToo) {
   Child c = Spawn(15000, true);  // the child and its own child burn 15 ms each
+  EXPECT_EQ(bench::WithChildren(c.pid).size(), 2u);
   const double measured = bench::CpuMicrosWithChildren(c.pid);
   EXPECT_GE(measured, c.used);
   EXPECT_LT(measured, c.used + 2000);
