@@ -8,7 +8,9 @@
 #include <vector>
 
 #include "kube/json.h"
+#include "naming/naming.h"
 #include "proxy/json_scan.h"
+#include "proxy/names.h"
 #include "proxy/translator.h"
 
 namespace proxy::fast {
@@ -696,7 +698,153 @@ Outcome AppendScannedObject(const Translator& t, const Scanner& s, std::string_v
   return Outcome::kTranslated;
 }
 
+// A labels or annotations map of a create body with the connector's `extra` entries appended
+// (the body's own are copied; none is reserved, PrepareCreate checked). `m` null: the map is new;
+// a null map becomes an object, as json::EnsureObject makes it.
+void WriteMapWithExtra(ObjectWriter& w, std::string& out, std::string_view key, const Scanner& s,
+                       const Member* m, const naming::StringPairs& extra) {
+  w.Key(key);
+  ObjectWriter map(out);
+  if (m != nullptr && m->child >= 0) {
+    for (const Member& e : s.node(m->child).members) map.Verbatim(e);
+  }
+  for (const auto& [k, v] : extra) {
+    map.Key(k);  // reserved keys: plain names, nothing to escape
+    AppendJsonString(out, v);
+  }
+  map.Close();
+}
+
+// Is member `m` of a create body's metadata an acceptable labels/annotations map: absent, null,
+// or an object of strings under keys that are not reserved (PrepareObject's check)?
+bool PlainMap(const Scanner& s, const Member* m) {
+  if (m == nullptr || m->value == "null") return true;
+  if (m->child < 0) return false;  // not an object
+  for (const Member& e : s.node(m->child).members) {
+    if (IsReservedKey(e.key) || e.value.front() != '"') return false;
+  }
+  return true;
+}
+
+// "" or `want`: what CheckTypeMeta accepts in apiVersion and kind ("" gets filled in).
+bool TypeMetaAccepted(Strings& strings, const Member* m, std::string_view want) {
+  if (m == nullptr) return true;
+  const auto v = strings.Get(m);
+  return v && (v->empty() || *v == want);
+}
+
 }  // namespace
+
+Outcome PrepareCreate(const Translator& t, std::string_view body, std::string_view app_namespace,
+                      std::string& out, std::string& app_name) {
+  Scanner& s = ThreadScanner();
+  if (!s.Parse(body, Shape::kItem)) return Outcome::kFallback;
+  const Scope& scope = t.scope();
+  const kube::APIResource& res = *scope.resource;
+  const Node& root = s.node(0);
+  Strings strings;
+
+  // The checks of PrepareObject, in its order; a failure is the DOM path's to report.
+  const Member* metadata = FindMember(root, "metadata");
+  if (metadata == nullptr || metadata->child < 0) return Outcome::kFallback;
+  const Node& meta = s.node(metadata->child);
+  const std::optional<std::string_view> name = strings.Get(FindMember(meta, "name"));
+  if (!name || name->empty()) return Outcome::kFallback;  // generateName, or no name at all
+  const std::string gv = res.GroupVersion();
+  const Member* api_version = FindMember(root, "apiVersion");
+  const Member* kind = FindMember(root, "kind");
+  if (!TypeMetaAccepted(strings, api_version, gv) || !TypeMetaAccepted(strings, kind, res.kind))
+    return Outcome::kFallback;
+  const Member* ns = FindMember(meta, "namespace");
+  if (ns != nullptr && ns->value != "null") {
+    const auto body_ns = strings.Get(ns);
+    if (!body_ns || (!body_ns->empty() && *body_ns != app_namespace)) return Outcome::kFallback;
+  }
+  const Member* generate_name = FindMember(meta, "generateName");
+  if (!naming::ValidateObjectName(*name, strings.Get(generate_name).value_or("")).empty() ||
+      !naming::ValidateObjectNamespace(app_namespace).empty())
+    return Outcome::kFallback;
+  const Member* labels = FindMember(meta, "labels");
+  const Member* annotations = FindMember(meta, "annotations");
+  if (!PlainMap(s, labels) || !PlainMap(s, annotations)) return Outcome::kFallback;
+  if (const Member* owners = FindMember(meta, "ownerReferences");
+      owners != nullptr && owners->value.front() == '[' && owners->value != "[]")
+    return Outcome::kFallback;  // kept in an annotation, serialized by the DOM path
+
+  // spec.writeConnectionSecretToRef (split only when both are objects, as PrepareObject reads).
+  const Member* spec = FindMember(root, "spec");
+  const Member* secret_ref =
+      spec != nullptr && spec->child >= 0 ? FindMember(s.node(spec->child), "writeConnectionSecretToRef")
+                                          : nullptr;
+  if (secret_ref != nullptr && secret_ref->child < 0) secret_ref = nullptr;
+  const std::string_view secret =
+      secret_ref != nullptr
+          ? strings.Get(FindMember(s.node(secret_ref->child), "name")).value_or("")
+          : std::string_view();
+
+  // What the connector adds: PrepareObject's SetString calls, appended in its order where the
+  // member is new.
+  app_name.assign(*name);
+  naming::StringPairs origin_labels =
+      names::OriginLabels(app_name, app_namespace, scope.cluster_id);
+  naming::StringPairs added_annotations =
+      names::OriginAnnotations(app_name, app_namespace, scope.cluster_id);
+  if (!secret.empty()) added_annotations.emplace_back(kConnectionSecretAnnotation, secret);
+
+  out.clear();
+  out.reserve(body.size() + 512);
+  ObjectWriter w(out);
+  for (const Member& m : root.members) {
+    if (&m == api_version && m.value == "\"\"") {
+      w.String(m.key, gv);
+    } else if (&m == kind && m.value == "\"\"") {
+      w.String(m.key, res.kind);
+    } else if (&m == metadata) {
+      w.Key(m.key);
+      ObjectWriter mw(out);
+      for (const Member& f : meta.members) {
+        if (&f == labels) {
+          WriteMapWithExtra(mw, out, f.key, s, labels, origin_labels);
+        } else if (&f == annotations && !added_annotations.empty()) {
+          WriteMapWithExtra(mw, out, f.key, s, annotations, added_annotations);
+        } else if (f.key == "name") {
+          mw.String(f.key, t.ControlPlaneName(app_namespace, app_name));
+        } else if (&f == ns) {
+          mw.String(f.key, scope.claim_namespace);
+        } else if (f.key != "selfLink" && f.key != "ownerReferences") {
+          mw.Verbatim(f);
+        }
+      }
+      if (ns == nullptr) mw.String("namespace", scope.claim_namespace);
+      if (labels == nullptr) WriteMapWithExtra(mw, out, "labels", s, nullptr, origin_labels);
+      if (annotations == nullptr && !added_annotations.empty())
+        WriteMapWithExtra(mw, out, "annotations", s, nullptr, added_annotations);
+      mw.Close();
+    } else if (&m == spec && secret_ref != nullptr) {
+      w.Key(m.key);
+      WriteObject(s, s.node(m.child), out, [&](ObjectWriter& sw, const Member& ref) {
+        sw.Key(ref.key);  // the only split member of spec: writeConnectionSecretToRef
+        ObjectWriter rw(out);
+        for (const Member& f : s.node(ref.child).members) {
+          if (f.key == "name" && !secret.empty()) {
+            rw.String(f.key, ConnectionSecretName(secret, app_namespace, scope.cluster_id));
+          } else if (f.key == "namespace") {
+            rw.String(f.key, scope.claim_namespace);
+          } else {
+            rw.Verbatim(f);
+          }
+        }
+        rw.Close();
+      });
+    } else {
+      w.Verbatim(m);
+    }
+  }
+  if (api_version == nullptr) w.String("apiVersion", gv);
+  if (kind == nullptr) w.String("kind", res.kind);
+  w.Close();
+  return Outcome::kTranslated;
+}
 
 Outcome AppendItem(const Translator& t, std::string_view text, std::string& out, size_t* length) {
   Scanner& s = ThreadScanner();

@@ -46,5 +46,18 @@ Outcome AppendRow(const Translator& t, std::string_view text, const TableColumns
 // Translator::TranslateWatchEvent without a DOM (object events and bookmarks).
 Outcome TranslateWatchEvent(const Translator& t, std::string_view text, std::string& out);
 
+// A create request's JSON body made into the object sent to the control plane, without a DOM:
+// the same JSON, member order included, as DecodeBody + PrepareObject + Serialize give, in one
+// pass that copies every value it does not rewrite (issue 9, workload 4). `out` is overwritten
+// and `app_name` set to the name the body asks for. kFallback whenever the DOM path must
+// decide: every body it refuses (it writes the Status), generateName (no name yet),
+// ownerReferences to keep in an annotation, and the scanner's unusual text. Never kDropped.
+// Duplicate member names inside values the connector does not read (most of spec, status) go
+// to the control plane as sent, which judges them by its fieldValidation as it would a direct
+// request's; the DOM path keeps the last of each. Duplicates where the connector reads
+// (top level, metadata, labels, annotations, spec, writeConnectionSecretToRef) are kFallback.
+Outcome PrepareCreate(const Translator& t, std::string_view body, std::string_view app_namespace,
+                      std::string& out, std::string& app_name);
+
 }  // namespace fast
 }  // namespace proxy

@@ -264,6 +264,73 @@ class Gen {
     return Object(obj, Coin(30));
   }
 
+  // A create request body as kubectl, Helm, ArgoCD or a migration restore sends it, with the
+  // mistakes PrepareObject refuses mixed in.
+  std::string CreateBody() {
+    auto pick = [&](std::vector<std::string> choices) { return choices[Pick(choices.size())]; };
+    std::vector<std::pair<std::string, std::string>> meta;
+    if (Coin(95)) {
+      meta.push_back({"name", Coin(85) ? pick({R"("my-bucket")", R"("a")", R"("x.y-z")",
+                                                R"("my-bucket")"})
+                                       : pick({R"("")", "7", "null", R"("Bad_Name")",
+                                               "\"" + std::string(260, 'n') + "\""})});
+    }
+    if (Coin(10)) meta.push_back({"generateName", pick({R"("gen-")", R"("")", "3"})});
+    if (Coin(60)) {
+      meta.push_back(
+          {"namespace", Coin(85) ? Quoted("test") : pick({R"("")", "null", R"("other")", "1"})});
+    }
+    std::vector<std::pair<std::string, std::string>> labels;
+    if (Coin(60)) labels.push_back({"team", Quoted("blue")});
+    if (Coin(10)) labels.push_back({"esc", R"("v\u00e9\"q")"});
+    if (Coin(5)) labels.push_back({std::string(naming::kLabelAppCluster), Quoted("spoof")});
+    if (Coin(5)) labels.push_back({"n", "5"});
+    if (Coin(70)) {
+      meta.push_back({"labels", Coin(90) ? Object(labels, true) : pick({"null", "[]", R"("x")"})});
+    }
+    std::vector<std::pair<std::string, std::string>> ann;
+    if (Coin(50)) {
+      ann.push_back({"kubectl.kubernetes.io/last-applied-configuration",
+                     Quoted(R"({"apiVersion":"k8s.starter.org/v1alpha1"})")});
+    }
+    if (Coin(5)) ann.push_back({std::string(kConnectionSecretAnnotation), Quoted("spoof")});
+    if (Coin(50)) {
+      meta.push_back({"annotations", Coin(90) ? Object(ann, true) : pick({"null", "[]"})});
+    }
+    if (Coin(10)) meta.push_back({"selfLink", Quoted("/apis/x")});
+    if (Coin(15)) {
+      meta.push_back({"ownerReferences",
+                      pick({"[]", "null", R"("x")",
+                            R"([{"apiVersion":"v1","kind":"ConfigMap","name":"o","uid":"u"}])"})});
+    }
+    if (Coin(10)) meta.push_back({"finalizers", R"(["a"])"});
+    if (Coin(10)) meta.push_back({"managedFields", R"([{"manager":"m","fieldsV1":{}}])"});
+    if (Coin(10)) meta.push_back({"uid", Quoted("u-1")});
+
+    std::vector<std::pair<std::string, std::string>> spec = {{"parameters", Any()}};
+    if (Coin(50)) {
+      std::vector<std::pair<std::string, std::string>> ref;
+      if (Coin(85)) ref.push_back({"name", pick({R"("kubeconfig")", R"("")", "7", R"("k\"c")"})});
+      if (Coin(30)) ref.push_back({"namespace", Quoted("test")});
+      if (Coin(10)) ref.push_back({"other", Any()});
+      spec.push_back({"writeConnectionSecretToRef", Coin(95) ? Object(ref, true) : "null"});
+    }
+    std::vector<std::pair<std::string, std::string>> obj;
+    if (Coin(90)) {
+      obj.push_back({"apiVersion", Coin(90) ? Quoted("k8s.starter.org/v1alpha1")
+                                            : pick({R"("")", R"("v1")", "null", "1"})});
+    }
+    if (Coin(90)) {
+      obj.push_back({"kind", Coin(90) ? Quoted("KubernetesCluster")
+                                      : pick({R"("")", R"("Other")", "null"})});
+    }
+    if (Coin(97)) obj.push_back({"metadata", Coin(97) ? Object(meta, true) : pick({"null", "[]"})});
+    if (Coin(90)) obj.push_back({"spec", Coin(95) ? Object(spec, true) : pick({"null", "[1]"})});
+    if (Coin(10)) obj.push_back({"status", Any()});
+    if (Coin(10)) obj.push_back({"extra", Any()});
+    return Object(obj, Coin(30));
+  }
+
  private:
   std::mt19937 rng_;
 };
@@ -560,6 +627,145 @@ TEST(FastTranslate, EscapedValuesAreDecodedAndOutputIsValidJson) {
   EXPECT_EQ(json::GetString(*json::FindPath(*doc, "spec.writeConnectionSecretToRef"), "namespace"),
             "test");
   EXPECT_EQ(json::GetString(*json::Find(*doc, "metadata"), "name"), name);
+}
+
+// --- Create bodies (fast::PrepareCreate against DecodeBody + PrepareObject + Serialize)
+
+// What the proxy's DOM path sends for a named create, or its refusal.
+kube::Result<std::string> CreateDom(const Translator& t, std::string_view body) {
+  auto doc = Translator::DecodeBody(body, BodyType::kJson);
+  if (!doc.ok()) return doc.error();
+  if (auto r = t.PrepareObject(*doc, {"create", "test", "", ""}); !r.ok()) return r.error();
+  return json::Serialize(*doc);
+}
+
+// Checks one body through both paths; returns the fast outcome.
+fast::Outcome CheckCreate(const Translator& t, std::string_view body) {
+  std::string out = "stale";
+  std::string name = "stale";
+  const fast::Outcome o = fast::PrepareCreate(t, body, "test", out, name);
+  EXPECT_NE(o, fast::Outcome::kDropped) << body;
+  if (o != fast::Outcome::kTranslated) return o;
+  auto dom = CreateDom(t, body);
+  EXPECT_TRUE(dom.ok()) << "the fast path accepted what the DOM path refuses: " << body;
+  if (!dom.ok()) return o;
+  EXPECT_TRUE(json::Parse(out).has_value()) << out;
+  // The same members in the same order, every value the same.
+  EXPECT_EQ(Normalize(out), Normalize(*dom)) << body;
+  auto parsed = json::Parse(body);
+  EXPECT_EQ(name, Translator::BodyName(*parsed)) << body;
+  return o;
+}
+
+TEST(FastCreate, TypicalBodiesTakeTheFastPath) {
+  const Translator t = MakeTranslator();
+  // kubectl create -f (with last-applied from kubectl apply --server-side=false).
+  const std::string kubectl =
+      R"({"apiVersion":"k8s.starter.org/v1alpha1","kind":"KubernetesCluster","metadata":{)"
+      R"("annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"a\":1}\n"},)"
+      R"("name":"my-bucket","namespace":"test"},"spec":{"parameters":{"nodeCount":3},)"
+      R"("writeConnectionSecretToRef":{"name":"kubeconfig"}}})";
+  std::string out, name;
+  ASSERT_EQ(CheckCreate(t, kubectl), fast::Outcome::kTranslated);
+  ASSERT_EQ(fast::PrepareCreate(t, kubectl, "test", out, name), fast::Outcome::kTranslated);
+  EXPECT_EQ(name, "my-bucket");
+  auto doc = json::Parse(out);
+  ASSERT_TRUE(doc.has_value()) << out;
+  const json::Value& meta = *json::Find(*doc, "metadata");
+  EXPECT_EQ(json::GetString(meta, "name"), Cp("my-bucket", "test"));
+  EXPECT_EQ(json::GetString(meta, "namespace"), kClaimNs);
+  EXPECT_EQ(json::GetString(*json::Find(meta, "labels"), naming::kLabelAppCluster), kCluster);
+  EXPECT_EQ(json::GetString(*json::Find(meta, "labels"), naming::kLabelAppNamespace), "test");
+  EXPECT_EQ(json::GetString(*json::Find(meta, "annotations"), kConnectionSecretAnnotation),
+            "kubeconfig");
+  EXPECT_EQ(json::GetString(*json::FindPath(*doc, "spec.writeConnectionSecretToRef"), "name"),
+            ConnectionSecretName("kubeconfig", "test", kCluster));
+  // Values the connector does not rewrite are copied as they were written.
+  EXPECT_NE(out.find(R"(/last-applied-configuration":"{\"a\":1}\n")"), std::string::npos) << out;
+  EXPECT_NE(out.find(R"("parameters":{"nodeCount":3})"), std::string::npos) << out;
+
+  // The same claim without apiVersion, kind and namespace (filled in, as the DOM path does), a
+  // 70-character name (kept in an annotation) and a namespaced XR translator.
+  const std::string bare = R"({"metadata":{"name":")" + std::string(70, 'n') + R"("}})";
+  EXPECT_EQ(CheckCreate(t, bare), fast::Outcome::kTranslated);
+  EXPECT_EQ(CheckCreate(MakeTranslator(kCluster, Kind::kNamespacedXR), kubectl),
+            fast::Outcome::kTranslated);
+}
+
+TEST(FastCreate, GeneratedBodiesMatchTheDomPath) {
+  const Translator t = MakeTranslator();
+  const Translator xrs = MakeTranslator(kCluster, Kind::kNamespacedXR);
+  Gen g(20261208);
+  Counts c;
+  int refused = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string body = g.CreateBody();
+    const Translator& tr = i % 7 == 0 ? xrs : t;
+    const fast::Outcome o = CheckCreate(tr, body);
+    c.Add(o);
+    if (!CreateDom(tr, body).ok()) ++refused;
+    if (::testing::Test::HasFailure()) break;
+  }
+  // Most bodies are fine and take the fast path; every refusal was the DOM path's.
+  EXPECT_GT(c.translated, 1200);
+  EXPECT_GT(refused, 1000);
+  EXPECT_GE(c.fallback, refused);
+}
+
+TEST(FastCreate, EveryRefusalAndEveryUnusualBodyIsTheDomPaths) {
+  const Translator t = MakeTranslator();
+  const std::string cases[] = {
+      // PrepareObject's refusals (400 / 422).
+      R"([1])",
+      R"({"metadata":"x"})",
+      R"({"metadata":null})",
+      R"({"spec":{}})",
+      R"({"metadata":{"name":""}})",
+      R"({"metadata":{"name":7}})",
+      R"({"metadata":{"name":"Bad_Name"}})",
+      R"({"apiVersion":"v1","metadata":{"name":"a"}})",
+      R"({"apiVersion":3,"metadata":{"name":"a"}})",
+      R"({"kind":"Other","metadata":{"name":"a"}})",
+      R"({"kind":null,"metadata":{"name":"a"}})",
+      R"({"metadata":{"name":"a","namespace":"other"}})",
+      R"({"metadata":{"name":"a","namespace":5}})",
+      R"({"metadata":{"name":"a","labels":[]}})",
+      R"({"metadata":{"name":"a","labels":{"n":5}}})",
+      R"({"metadata":{"name":"a","labels":{"mcp-connector.upbound.io/app-cluster":"x"}}})",
+      R"({"metadata":{"name":"a","annotations":{"mcp-connector.upbound.io/x":"y"}}})",
+      // generateName: the DOM path picks the name (and retries on a clash).
+      R"({"metadata":{"generateName":"gen-"}})",
+      // ownerReferences go to an annotation the DOM path serializes.
+      R"({"metadata":{"name":"a","ownerReferences":[{"kind":"ConfigMap","name":"o"}]}})",
+      // Duplicates where the connector reads, and other unusual text.
+      R"({"metadata":{"name":"a","name":"b"}})",
+      R"({"metadata":{"name":"a"},"metadata":{"name":"b"}})",
+      R"({"metadata":{"name":"a","labels":{"x":"1","x":"2"}}})",
+      R"({"metadata":{"name":"a"},"spec":{"writeConnectionSecretToRef":{"name":"a","name":"b"}}})",
+      R"({"metadata":{"na\u006de":"a"}})",
+      R"({"metadata":{"name":"a"},"spec":{"n":1e3}})",
+      R"({"metadata":{"name":"a"}} x)",
+      R"({"metadata":{"name":"a"})",
+      "",
+  };
+  for (const std::string& body : cases) {
+    std::string out = "untouched?";
+    std::string name;
+    EXPECT_EQ(fast::PrepareCreate(t, body, "test", out, name), fast::Outcome::kFallback) << body;
+  }
+  // The refusals are the DOM path's to write: it does refuse the first group.
+  for (size_t i = 0; i < 17; ++i) EXPECT_FALSE(CreateDom(t, cases[i]).ok()) << cases[i];
+}
+
+// Duplicates inside values the connector never reads go to the control plane as written: it
+// applies its fieldValidation to them, as it would to a direct request.
+TEST(FastCreate, DuplicatesTheConnectorDoesNotReadGoAsSent) {
+  const Translator t = MakeTranslator();
+  const std::string body =
+      R"({"metadata":{"name":"a"},"spec":{"parameters":{"nodeCount":3,"nodeCount":4}}})";
+  std::string out, name;
+  ASSERT_EQ(fast::PrepareCreate(t, body, "test", out, name), fast::Outcome::kTranslated);
+  EXPECT_NE(out.find(R"("parameters":{"nodeCount":3,"nodeCount":4})"), std::string::npos) << out;
 }
 
 }  // namespace
