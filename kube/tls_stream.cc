@@ -72,8 +72,15 @@ int StreamCore::BioRead(BIO* b, char* data, size_t size, size_t* read) {
     return 0;
   }
   if (c->sys_error_ != 0 || c->eof_) return 0;
+  if (c->skip_recv_) {
+    c->skip_recv_ = false;
+    BIO_set_retry_read(b);
+    c->retry_ = Retry::kRead;
+    return 0;
+  }
   int fd = c->next.socket().native_handle();
   for (;;) {
+    ++c->stats_.recv_calls;
     ssize_t r = ::recv(fd, data, size, MSG_DONTWAIT);
     if (r > 0) {
       *read = static_cast<size_t>(r);
@@ -85,6 +92,7 @@ int StreamCore::BioRead(BIO* b, char* data, size_t size, size_t* read) {
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      ++c->stats_.recv_would_block;
       BIO_set_retry_read(b);
       c->retry_ = Retry::kRead;
       return 0;
@@ -277,6 +285,7 @@ void StreamCore::EndInput(const error_code& ec, size_t n) {
   read_in_flight_ = false;
   in_pos_ = 0;
   in_len_ = static_cast<unsigned short>(n);
+  skip_recv_ = !ec && n > 0 && n < kInSize;
   if (ec == asio::error::eof) eof_ = true;
   if (other_) other_->cancel();
 }

@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -47,7 +48,10 @@ struct StepResult {
 // stable pointer to it.
 class StreamCore {
  public:
-  static constexpr size_t kInSize = 256;   // bytes read by a wait for readability
+  // Bytes read by a wait for readability: a whole typical record (a watch event, a GET's
+  // response, a request head). When that read leaves the socket empty, the next read skips the
+  // recv that would answer EAGAIN and waits at once (see skip_recv_).
+  static constexpr size_t kInSize = 2048;
   static constexpr size_t kOutSize = 256;  // bytes held back by a wait for writability
 
   StreamCore(beast::tcp_stream next, SSL_CTX* ctx);
@@ -74,6 +78,13 @@ class StreamCore {
 
   void SetVerifyCallback(std::function<bool(bool, asio::ssl::verify_context&)> cb);
 
+  // The BIO's own recv calls, and how many of them answered EAGAIN (tests, benchmarks).
+  struct Stats {
+    uint64_t recv_calls = 0;
+    uint64_t recv_would_block = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
   beast::tcp_stream next;
   SSL* ssl = nullptr;
 
@@ -94,6 +105,13 @@ class StreamCore {
   bool read_in_flight_ = false;
   bool write_in_flight_ = false;
   bool handshake_started_ = false;
+  // The last wait read took less than kInSize: the socket was empty then. Once in_ is used up,
+  // the BIO asks OpenSSL to retry at once instead of calling recv (which would answer EAGAIN),
+  // and the wait starts. That wait loses nothing that arrived since: Asio tries a read at once
+  // unless its own last read emptied the socket, and then data arriving after it raises a new
+  // readiness event.
+  bool skip_recv_ = false;
+  Stats stats_;
   Retry retry_ = Retry::kNone;  // what the BIO asked OpenSSL to retry during the last call
   unsigned short in_pos_ = 0, in_len_ = 0, out_len_ = 0;
   unsigned char in_[kInSize];
@@ -268,6 +286,7 @@ class Stream {
   const next_layer_type& next_layer() const { return core_->next; }
   lowest_layer_type& lowest_layer() { return core_->next; }
   SSL* native_handle() { return core_->ssl; }
+  const detail::StreamCore::Stats& stats() const { return core_->stats(); }
 
   // Like asio::ssl::stream::set_verify_callback (e.g. asio::ssl::host_name_verification).
   template <class VerifyCallback>

@@ -14,6 +14,7 @@
 #include <boost/asio/ssl/error.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -27,6 +28,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kube/tls.h"
@@ -391,6 +393,92 @@ TEST_F(TlsStreamTest, SocketCancelEndsAPendingReadAndTheStreamStaysUsable) {
   EXPECT_FALSE(wec) << wec.message();
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(n, 10u);
+}
+
+// Messages that arrive while the reader waits (a watch's events, a response after its request):
+// the wait's read takes the whole record, and when it left the socket empty the next read waits
+// at once instead of first calling recv for an EAGAIN.
+asio::awaitable<void> ReadBytes(Stream* s, size_t total, std::string* got, error_code* out) {
+  std::array<char, 4096> buf;
+  while (got->size() < total) {
+    auto [ec, n] = co_await s->async_read_some(asio::buffer(buf), kTuple);
+    *out = ec;
+    if (ec) co_return;
+    got->append(buf.data(), n);
+  }
+}
+
+asio::awaitable<void> WriteSpaced(Stream* s, std::vector<std::string> messages,
+                                  std::chrono::milliseconds gap, error_code* out) {
+  asio::steady_timer t(co_await asio::this_coro::executor);
+  for (const std::string& m : messages) {
+    t.expires_after(gap);
+    co_await t.async_wait(asio::use_awaitable);
+    auto [ec, n] = co_await asio::async_write(*s, asio::buffer(m), kTuple);
+    *out = ec;
+    if (ec) co_return;
+  }
+}
+
+TEST_F(TlsStreamTest, AReaderWaitingForEachMessageNeverCallsRecvForAnEagain) {
+  Connect();
+  ASSERT_TRUE(HandshakeBoth());
+  // As the server and the REST client set it: each message leaves at once (Nagle's algorithm
+  // would hold it for the delayed ACK of the one before, up to 40 ms).
+  client_.stream->next_layer().socket().set_option(tcp::no_delay(true));
+  server_.stream->next_layer().socket().set_option(tcp::no_delay(true));
+  std::vector<std::string> messages;
+  std::string all;
+  for (int i = 0; i < 8; ++i) {
+    messages.push_back(std::string(900, static_cast<char>('a' + i)));
+    all += messages.back();
+  }
+  const uint64_t recv_before = server_.stream->stats().recv_calls;
+  const uint64_t eagain_before = server_.stream->stats().recv_would_block;
+  server_.stream->next_layer().expires_after(std::chrono::seconds(10));  // fail, never hang
+  std::string got;
+  error_code rec, wec;
+  asio::co_spawn(ioc_, ReadBytes(server_.stream.get(), all.size(), &got, &rec), asio::detached);
+  asio::co_spawn(ioc_,
+                 WriteSpaced(client_.stream.get(), messages, std::chrono::milliseconds(5), &wec),
+                 asio::detached);
+  ioc_.run();
+  EXPECT_FALSE(rec) << rec.message();
+  EXPECT_FALSE(wec) << wec.message();
+  EXPECT_EQ(got, all);
+  // Only the first read, started before anything was sent, asks the socket and hears EAGAIN;
+  // every record after it came whole with the wait (before: a recv for the rest of each record
+  // and one EAGAIN per message).
+  EXPECT_LE(server_.stream->stats().recv_would_block - eagain_before, 1u);
+  EXPECT_LE(server_.stream->stats().recv_calls - recv_before, 1u);
+}
+
+// Data that arrives between the read that emptied the socket and the next read is not missed:
+// the next read's wait finds it at once.
+TEST_F(TlsStreamTest, DataArrivingAfterTheSocketWasEmptiedIsReadAtOnce) {
+  Connect();
+  ASSERT_TRUE(HandshakeBoth());
+  server_.stream->next_layer().expires_after(std::chrono::seconds(10));  // fail, never hang
+  std::string got;
+  error_code rec, wec;
+  asio::co_spawn(ioc_, ReadBytes(server_.stream.get(), 5, &got, &rec), asio::detached);
+  asio::co_spawn(ioc_, WriteText(client_.stream.get(), "first", &wec), asio::detached);
+  ioc_.run();
+  ioc_.restart();
+  ASSERT_EQ(got, "first");
+  // The second message is in the server's socket before its next read starts.
+  asio::co_spawn(ioc_, WriteText(client_.stream.get(), "second", &wec), asio::detached);
+  ioc_.run();
+  ioc_.restart();
+  ASSERT_FALSE(wec) << wec.message();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  server_.stream->next_layer().expires_after(std::chrono::seconds(10));
+  const auto start = std::chrono::steady_clock::now();
+  asio::co_spawn(ioc_, ReadBytes(server_.stream.get(), 11, &got, &rec), asio::detached);
+  ioc_.run();
+  EXPECT_FALSE(rec) << rec.message();
+  EXPECT_EQ(got, "firstsecond");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
 }
 
 TEST_F(TlsStreamTest, StreamMovesWithPendingState) {
