@@ -773,9 +773,9 @@ Outcome PrepareCreate(const Translator& t, std::string_view body, std::string_vi
 
   // spec.writeConnectionSecretToRef (split only when both are objects, as PrepareObject reads).
   const Member* spec = FindMember(root, "spec");
-  const Member* secret_ref =
-      spec != nullptr && spec->child >= 0 ? FindMember(s.node(spec->child), "writeConnectionSecretToRef")
-                                          : nullptr;
+  const Member* secret_ref = spec != nullptr && spec->child >= 0
+                                 ? FindMember(s.node(spec->child), "writeConnectionSecretToRef")
+                                 : nullptr;
   if (secret_ref != nullptr && secret_ref->child < 0) secret_ref = nullptr;
   const std::string_view secret =
       secret_ref != nullptr

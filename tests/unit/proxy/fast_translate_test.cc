@@ -270,10 +270,10 @@ class Gen {
     auto pick = [&](std::vector<std::string> choices) { return choices[Pick(choices.size())]; };
     std::vector<std::pair<std::string, std::string>> meta;
     if (Coin(95)) {
-      meta.push_back({"name", Coin(85) ? pick({R"("my-bucket")", R"("a")", R"("x.y-z")",
-                                                R"("my-bucket")"})
-                                       : pick({R"("")", "7", "null", R"("Bad_Name")",
-                                               "\"" + std::string(260, 'n') + "\""})});
+      meta.push_back(
+          {"name", Coin(85) ? pick({R"("my-bucket")", R"("a")", R"("x.y-z")", R"("my-bucket")"})
+                            : pick({R"("")", "7", "null", R"("Bad_Name")",
+                                    "\"" + std::string(260, 'n') + "\""})});
     }
     if (Coin(10)) meta.push_back({"generateName", pick({R"("gen-")", R"("")", "3"})});
     if (Coin(60)) {
@@ -321,8 +321,8 @@ class Gen {
                                             : pick({R"("")", R"("v1")", "null", "1"})});
     }
     if (Coin(90)) {
-      obj.push_back({"kind", Coin(90) ? Quoted("KubernetesCluster")
-                                      : pick({R"("")", R"("Other")", "null"})});
+      obj.push_back(
+          {"kind", Coin(90) ? Quoted("KubernetesCluster") : pick({R"("")", R"("Other")", "null"})});
     }
     if (Coin(97)) obj.push_back({"metadata", Coin(97) ? Object(meta, true) : pick({"null", "[]"})});
     if (Coin(90)) obj.push_back({"spec", Coin(95) ? Object(spec, true) : pick({"null", "[1]"})});
