@@ -107,9 +107,9 @@ class StreamCore {
   bool handshake_started_ = false;
   // The last wait read took less than kInSize: the socket was empty then. Once in_ is used up,
   // the BIO asks OpenSSL to retry at once instead of calling recv (which would answer EAGAIN),
-  // and the wait starts. That wait loses nothing that arrived since: Asio tries a read at once
-  // unless its own last read emptied the socket, and then data arriving after it raises a new
-  // readiness event.
+  // and the wait starts. That wait loses nothing that arrived since: Asio's read tries the
+  // socket before it waits (Boost 1.81 skips that try only after a read that hit end of
+  // stream, and a stream at its end has nothing more to lose).
   bool skip_recv_ = false;
   Stats stats_;
   Retry retry_ = Retry::kNone;  // what the BIO asked OpenSSL to retry during the last call
